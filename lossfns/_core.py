@@ -1,0 +1,340 @@
+"""The one shared mechanism of ``lossfns``: the loss wrapper, reductions, dtypes, validation.
+
+A family module declares a loss in two parts:
+
+* a *formula*, ``formula(*arrays, value, grad, hess, **hyper)``, that returns the
+  per-sample values and, when asked, their derivatives with respect to the prediction
+  argument(s) — computed in one pass so that value and gradient share their work;
+* a public function carrying the signature and the docstring, whose body validates its
+  arguments and returns :class:`Terms`; decorating it with :func:`loss` (or
+  :func:`elementwise_loss`) turns it into a :class:`Loss` with ``grad``, ``hess`` and
+  ``value_and_grad``.
+
+Everything else — weighting, the three reductions, scaling the derivatives to match
+them — happens here, once.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "REDUCTIONS",
+    "Loss",
+    "ElementwiseLoss",
+    "Terms",
+    "loss",
+    "elementwise_loss",
+    "float_dtype",
+    "real_array",
+    "check_interval",
+    "check_values_in",
+    "check_same_shape",
+    "check_scalar",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+Formula = Callable[..., tuple[Any, Any, Any]]
+
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def float_dtype(*values: Any) -> np.dtype:
+    """The dtype a computation on ``values`` runs in.
+
+    float32 when every floating-point array among ``values`` is float32 (and there is at
+    least one); float64 otherwise. Integer and bool arrays do not vote; Python scalars
+    (hyper-parameters such as ``margin=1.0``) and ``None`` are ignored.
+
+    >>> float_dtype(np.float32([0.5]), np.array([1, 0]))
+    dtype('float32')
+    >>> float_dtype(np.float32([0.5]), [1.0, 0.0])
+    dtype('float64')
+    """
+    kinds = [
+        np.asarray(v).dtype
+        for v in values
+        if v is not None and not isinstance(v, (bool, numbers.Number))
+    ]
+    floats = [d for d in kinds if d.kind == "f"]
+    if floats and all(d == np.float32 for d in floats):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+# ----------------------------------------------------------------------- validation
+
+
+def real_array(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """``x`` as a non-empty array of finite real numbers, cast to ``dtype`` if given.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not numeric (strings, objects, complex numbers).
+    ValueError
+        If ``x`` is empty or holds NaN or an infinity.
+
+    >>> real_array([1, 2], "y_true", np.dtype(np.float64))
+    array([1., 2.])
+    >>> real_array([0.5, float("nan")], "logits")
+    Traceback (most recent call last):
+    ...
+    ValueError: logits contains NaN or infinite values
+    """
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of real numbers: {error}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty")
+    # One cheap reduction proves finiteness unless the sum overflows or a value is bad.
+    if a.dtype.kind == "f" and not np.isfinite(np.add.reduce(a, axis=None)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if dtype is not None:
+        a = a.astype(dtype, copy=False)
+    return a
+
+
+def check_interval(a: np.ndarray, name: str, low: float, high: float) -> None:
+    """Raise ``ValueError`` unless every entry of ``a`` lies in ``[low, high]``.
+
+    >>> check_interval(np.array([0.0, 1.5]), "y_true", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true must lie in [0, 1]; found 1.5
+    """
+    smallest, largest = a.min(), a.max()
+    if smallest < low:
+        raise ValueError(f"{name} must lie in [{low}, {high}]; found {smallest}")
+    if largest > high:
+        raise ValueError(f"{name} must lie in [{low}, {high}]; found {largest}")
+
+
+def check_values_in(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> None:
+    """Raise ``ValueError`` unless every entry of ``a`` is one of ``allowed``.
+
+    >>> check_values_in(np.array([1, 0, -1]), "y_true", (-1, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true must hold only the values (-1, 1); found 0
+    """
+    bad = ~np.isin(a, allowed)
+    if bad.any():
+        raise ValueError(f"{name} must hold only the values {allowed}; found {a[bad].flat[0]}")
+
+
+def check_same_shape(**arrays: np.ndarray) -> None:
+    """Raise ``ValueError`` unless all the named arrays have one shape (no broadcasting).
+
+    >>> check_same_shape(y_true=np.zeros(3), logits=np.zeros((3, 1)))
+    Traceback (most recent call last):
+    ...
+    ValueError: shapes differ: y_true (3,), logits (3, 1)
+    """
+    shapes = {name: np.shape(a) for name, a in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"shapes differ: {listed}")
+
+
+def check_scalar(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+) -> float:
+    """A hyper-parameter as a finite float in the stated range.
+
+    >>> check_scalar(0.0, "delta", low=0, low_inclusive=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: delta must be > 0, got 0.0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def _check_reduction(reduction: Any) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _check_sample_weight(
+    sample_weight: Any, sample_shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray | None:
+    """Weights of shape ``sample_shape`` or a leading part of it (one weight per row)."""
+    if sample_weight is None:
+        return None
+    w = real_array(sample_weight, "sample_weight", dtype)
+    if w.shape != sample_shape[: w.ndim]:
+        raise ValueError(
+            f"sample_weight has shape {w.shape}; it must be {sample_shape} "
+            f"or a leading part of it"
+        )
+    if w.min() < 0:
+        raise ValueError(f"sample_weight must be non-negative; found {w.min()}")
+    return w
+
+
+# ---------------------------------------------------------------------- the wrapper
+
+
+class Terms:
+    """Validated inputs of one loss evaluation, ready for any of value, grad and hess.
+
+    Parameters
+    ----------
+    formula : callable
+        ``formula(*arrays, value, grad, hess, **hyper) -> (value, grad, hess)``, each
+        ``None`` when not asked for. ``value`` has shape ``sample_shape``; ``grad`` and
+        ``hess`` have the shape of the prediction (a tuple of arrays when the loss
+        takes several predictions), whose leading axes are ``sample_shape``.
+    arrays : tuple of ndarray
+        Validated array arguments, in the order ``formula`` takes them.
+    sample_shape : tuple of int
+        Shape of the per-sample loss values.
+    sample_weight, reduction
+        As passed by the user; validated here.
+    dtype : numpy dtype
+        The computation's dtype (see :func:`float_dtype`).
+    **hyper
+        Hyper-parameters passed on to ``formula``.
+    """
+
+    def __init__(
+        self,
+        formula: Formula,
+        arrays: tuple[np.ndarray, ...],
+        *,
+        sample_shape: tuple[int, ...],
+        sample_weight: Any,
+        reduction: Any,
+        dtype: np.dtype,
+        **hyper: Any,
+    ) -> None:
+        self.formula = formula
+        self.arrays = arrays
+        self.hyper = hyper
+        self.reduction = _check_reduction(reduction)
+        self.weight = _check_sample_weight(sample_weight, sample_shape, dtype)
+        self.dtype = dtype
+        n_samples = int(np.prod(sample_shape))
+        if self.weight is None:
+            self.total_weight = dtype.type(n_samples)
+        else:
+            self.total_weight = np.sum(self.weight, dtype=dtype) * (n_samples // self.weight.size)
+            if self.reduction == "mean" and self.total_weight == 0:
+                raise ValueError("sample_weight sums to zero; the weighted mean is undefined")
+
+    def evaluate(self, value: bool = True, grad: bool = False, hess: bool = False):
+        """Reduced value, gradient and Hessian diagonal (``None`` where not asked)."""
+        v, g, h = self.formula(*self.arrays, value=value, grad=grad, hess=hess, **self.hyper)
+        return (
+            None if v is None else self._reduce(v),
+            None if g is None else self._scale(g),
+            None if h is None else self._scale(h),
+        )
+
+    def _weights_for(self, ndim: int) -> np.ndarray | None:
+        if self.weight is None:
+            return None
+        return self.weight.reshape(self.weight.shape + (1,) * (ndim - self.weight.ndim))
+
+    def _reduce(self, values: np.ndarray):
+        w = self._weights_for(values.ndim)
+        if w is not None:
+            values = values * w
+        if self.reduction == "none":
+            return values
+        total = np.sum(values, dtype=self.dtype)
+        if self.reduction == "sum":
+            return total
+        return total / self.total_weight
+
+    def _scale(self, derivative):
+        if isinstance(derivative, tuple):
+            return tuple(self._scale(d) for d in derivative)
+        w = self._weights_for(derivative.ndim)
+        if w is not None:
+            derivative *= w
+        if self.reduction == "mean":
+            derivative /= self.total_weight
+        return derivative
+
+
+class Loss:
+    """A loss function with its derivatives.
+
+    Calling it returns the reduced loss. Every loss also has
+
+    ``grad(...)``
+        the gradient of the reduced value with respect to the prediction argument(s),
+        of the same shape (a tuple of arrays when the loss compares several predictions);
+        with ``reduction="none"``, the derivative of each (weighted) term;
+    ``value_and_grad(...)``
+        both, from one pass that shares its work;
+
+    and a loss that is elementwise in a scalar prediction (an :class:`ElementwiseLoss`)
+    has ``hess(...)``, the diagonal of the Hessian, scaled like ``grad``. All take the
+    same arguments as the loss itself.
+    """
+
+    def __init__(self, declaration: Callable[..., Terms]) -> None:
+        functools.update_wrapper(self, declaration)
+        self._declaration = declaration
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        return self._declaration(*args, **kwargs).evaluate()[0]
+
+    def grad(self, *args: Any, **kwargs: Any):
+        """Gradient of the reduced loss with respect to the prediction argument(s)."""
+        return self._declaration(*args, **kwargs).evaluate(value=False, grad=True)[1]
+
+    def value_and_grad(self, *args: Any, **kwargs: Any):
+        """``(value, grad)`` from one pass."""
+        return self._declaration(*args, **kwargs).evaluate(value=True, grad=True)[:2]
+
+    def __repr__(self) -> str:
+        return f"<loss {self.__module__}.{self.__qualname__}>"
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+
+class ElementwiseLoss(Loss):
+    """A :class:`Loss` elementwise in a scalar prediction, so it also has ``hess``."""
+
+    def hess(self, *args: Any, **kwargs: Any):
+        """Diagonal of the Hessian of the reduced loss (the Hessian is diagonal)."""
+        return self._declaration(*args, **kwargs).evaluate(value=False, hess=True)[2]
+
+
+def loss(declaration: Callable[..., Terms]) -> Loss:
+    """Make a :class:`Loss` from a function that validates its arguments into :class:`Terms`."""
+    return Loss(declaration)
+
+
+def elementwise_loss(declaration: Callable[..., Terms]) -> ElementwiseLoss:
+    """Like :func:`loss`, for losses elementwise in a scalar prediction (adds ``hess``)."""
+    return ElementwiseLoss(declaration)
