@@ -97,8 +97,10 @@ def real_array(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     if a.size == 0:
         raise ValueError(f"{name} is empty")
     # One cheap reduction proves finiteness unless the sum overflows or a value is bad.
-    if a.dtype.kind == "f" and not np.isfinite(np.add.reduce(a, axis=None)):
-        if not np.isfinite(a).all():
+    if a.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(a, axis=None)
+        if not np.isfinite(total) and not np.isfinite(a).all():
             raise ValueError(f"{name} contains NaN or infinite values")
     if dtype is not None:
         a = a.astype(dtype, copy=False)

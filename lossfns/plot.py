@@ -81,7 +81,12 @@ def slider_figure(
     labels = [fmt.format(v) for v in values]
     if len(set(labels)) != len(labels):
         raise ValueError(f"values must have distinct labels under fmt={fmt!r}: {labels}")
-    index = len(values) // 2 if initial is None else values.index(initial)
+    if initial is None:
+        index = len(values) // 2
+    elif initial in values:
+        index = values.index(initial)
+    else:
+        raise ValueError(f"initial={initial!r} is not one of the values {labels}")
 
     frames = [
         widgets.Image(value=_render_png(draw, v, figsize, dpi), format="png") for v in values

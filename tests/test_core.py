@@ -1,0 +1,280 @@
+"""The shared machinery of lossfns: reductions, weights, dtypes, validation, the Loss object.
+
+Two toy losses declared here exercise the shapes the chapter losses do not yet cover: a
+row-wise loss (one value per row of a 2-D prediction) and a loss of two predictions.
+"""
+
+import inspect
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lossfns
+from lossfns import _core
+from lossfns._core import Terms, float_dtype, loss, real_array
+
+
+def _row_sum_of_squares(y, z, *, value, grad, hess):
+    r = z - y
+    return (
+        (r * r).sum(axis=1) if value else None,
+        2 * r if grad else None,
+        None,
+    )
+
+
+@loss
+def row_loss(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+    """Sum over each row of (y_pred - y_true)^2."""
+    dtype = float_dtype(y_true, y_pred, sample_weight)
+    y, z = real_array(y_true, "y_true", dtype), real_array(y_pred, "y_pred", dtype)
+    _core.check_same_shape(y_true=y, y_pred=z)
+    return Terms(
+        _row_sum_of_squares,
+        (y, z),
+        sample_shape=z.shape[:1],
+        sample_weight=sample_weight,
+        reduction=reduction,
+        dtype=dtype,
+    )
+
+
+def _gap(a, b, *, value, grad, hess):
+    return (a - b if value else None, (np.ones_like(a), -np.ones_like(b)) if grad else None, None)
+
+
+@loss
+def gap_loss(a, b, *, sample_weight=None, reduction="mean"):
+    """a - b, a loss of two predictions."""
+    dtype = float_dtype(a, b, sample_weight)
+    a, b = real_array(a, "a", dtype), real_array(b, "b", dtype)
+    return Terms(
+        _gap, (a, b), sample_shape=a.shape, sample_weight=sample_weight, reduction=reduction, dtype=dtype
+    )
+
+
+bce = lossfns.binary_cross_entropy_with_logits
+
+
+# ------------------------------------------------------------------------- dtypes
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ((np.float32([1.0]), np.float32([0.5])), np.float32),
+        ((np.float32([1.0]), np.array([1, 0])), np.float32),
+        ((np.float32([1.0]), np.array([True])), np.float32),
+        ((np.float32([1.0]), np.float64([0.5])), np.float64),
+        ((np.float32([1.0]), [0.5]), np.float64),
+        ((np.array([1, 0]), np.array([2, 3])), np.float64),
+        ((np.float32([1.0]), None, 2.0), np.float32),
+        ((np.float16([1.0]),), np.float64),
+    ],
+)
+def test_float_dtype(values, expected):
+    assert float_dtype(*values) == expected
+
+
+@pytest.mark.parametrize(
+    ("y", "z", "w", "expected"),
+    [
+        (np.float32([1, 0]), np.float32([0.5, -2]), None, np.float32),
+        (np.array([1, 0]), np.float32([0.5, -2]), None, np.float32),
+        (np.array([1, 0]), np.float32([0.5, -2]), np.float32([1, 2]), np.float32),
+        (np.array([1, 0]), np.float32([0.5, -2]), np.float64([1, 2]), np.float64),
+        (np.float64([1, 0]), np.float32([0.5, -2]), None, np.float64),
+        (np.array([True, False]), np.array([1, -2]), None, np.float64),
+    ],
+)
+def test_result_dtype_follows_inputs(y, z, w, expected):
+    for reduction in ("mean", "sum"):
+        value = bce(y, z, sample_weight=w, reduction=reduction)
+        assert isinstance(value, np.generic) and value.dtype == expected
+    value, grad = bce.value_and_grad(y, z, sample_weight=w, reduction="none")
+    assert value.dtype == grad.dtype == bce.hess(y, z, sample_weight=w).dtype == expected
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def test_reductions_and_weights_elementwise():
+    y, z = np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.3, -1.2, 2.0, 4.0])
+    w = np.array([0.5, 2.0, 0.0, 1.5])
+    terms = bce(y, z, reduction="none")
+    assert terms.shape == z.shape
+    assert bce(y, z) == pytest.approx(terms.mean(), rel=1e-15)
+    assert bce(y, z, reduction="sum") == pytest.approx(terms.sum(), rel=1e-15)
+    np.testing.assert_array_equal(bce(y, z, sample_weight=w, reduction="none"), w * terms)
+    assert bce(y, z, sample_weight=w) == pytest.approx((w * terms).sum() / w.sum(), rel=1e-15)
+    assert bce(y, z, sample_weight=w, reduction="sum") == pytest.approx((w * terms).sum(), rel=1e-15)
+
+
+def test_derivatives_scale_like_the_value():
+    y, z = np.array([1.0, 0.0, 0.25]), np.array([0.3, -1.2, 2.0])
+    w = np.array([0.5, 2.0, 1.0])
+    g, h = bce.grad(y, z, reduction="none"), bce.hess(y, z, reduction="none")
+    np.testing.assert_allclose(bce.grad(y, z), g / 3, rtol=1e-15)
+    np.testing.assert_allclose(bce.grad(y, z, reduction="sum"), g, rtol=1e-15)
+    np.testing.assert_allclose(bce.grad(y, z, sample_weight=w), w * g / w.sum(), rtol=1e-15)
+    np.testing.assert_allclose(bce.hess(y, z, sample_weight=w), w * h / w.sum(), rtol=1e-15)
+    np.testing.assert_allclose(bce.hess(y, z, sample_weight=w, reduction="none"), w * h, rtol=1e-15)
+
+
+def test_row_weights_broadcast_over_a_2d_elementwise_loss():
+    y = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    z = np.array([[0.5, -1.0, 2.0], [1.0, -3.0, 0.0]])
+    w = np.array([2.0, 0.5])
+    terms = bce(y, z, reduction="none")
+    expected = w[:, None] * terms
+    np.testing.assert_array_equal(bce(y, z, sample_weight=w, reduction="none"), expected)
+    # the weighted mean over elements: every element of a row carries the row's weight
+    assert bce(y, z, sample_weight=w) == pytest.approx(expected.sum() / (3 * w.sum()), rel=1e-15)
+    np.testing.assert_allclose(
+        bce.grad(y, z, sample_weight=w), w[:, None] * bce.grad(y, z, reduction="none") / (3 * w.sum()), rtol=1e-15
+    )
+    full = np.broadcast_to(w[:, None], y.shape)
+    assert bce(y, z, sample_weight=full) == pytest.approx(bce(y, z, sample_weight=w), rel=1e-15)
+
+
+def test_row_loss_reduces_per_row_and_scales_its_gradient_rows():
+    rng = np.random.default_rng(1)
+    y, z, w = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), np.array([1.0, 2.0, 0.0, 3.0])
+    per_row = ((z - y) ** 2).sum(axis=1)
+    np.testing.assert_allclose(row_loss(y, z, reduction="none"), per_row, rtol=1e-15)
+    assert row_loss(y, z) == pytest.approx(per_row.mean(), rel=1e-15)
+    assert row_loss(y, z, sample_weight=w) == pytest.approx((w * per_row).sum() / w.sum(), rel=1e-15)
+    grad = row_loss.grad(y, z, sample_weight=w)
+    assert grad.shape == z.shape
+    np.testing.assert_allclose(grad, 2 * (z - y) * w[:, None] / w.sum(), rtol=1e-15)
+    assert not hasattr(row_loss, "hess")
+
+
+def test_several_predictions_give_a_tuple_of_gradients():
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 0.5, 0.5, 0.5])
+    value, (ga, gb) = gap_loss.value_and_grad(a, b, reduction="sum", sample_weight=[1, 2, 3, 4])
+    assert value == pytest.approx((np.array([1, 2, 3, 4]) * (a - b)).sum())
+    np.testing.assert_array_equal(ga, [1, 2, 3, 4])
+    np.testing.assert_array_equal(gb, [-1, -2, -3, -4])
+    ga, gb = gap_loss.grad(a, b)
+    np.testing.assert_array_equal(ga, np.full(4, 0.25))
+    np.testing.assert_array_equal(gb, np.full(4, -0.25))
+
+
+def test_zero_weights_are_allowed_but_not_a_zero_total_for_the_mean():
+    y, z = [1.0, 0.0], [0.5, 0.5]
+    assert bce(y, z, sample_weight=[0.0, 0.0], reduction="sum") == 0
+    with pytest.raises(ValueError, match="sample_weight sums to zero"):
+        bce(y, z, sample_weight=[0.0, 0.0])
+    with pytest.raises(ValueError, match="sample_weight sums to zero"):
+        bce.grad(y, z, sample_weight=[0.0, 0.0])
+
+
+# ----------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("bad", ["abc", ["a", "b"], [1 + 2j], [object()]])
+def test_non_numeric_input_is_a_type_error(bad):
+    with pytest.raises(TypeError, match="logits"):
+        bce([1.0], bad)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"y_true": [], "logits": []}, "y_true is empty"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, np.nan]}, "logits contains NaN or infinite values"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, np.inf]}, "logits contains NaN or infinite values"),
+        ({"y_true": [np.nan, 0.0], "logits": [0.0, 1.0]}, "y_true contains NaN"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, 1.0, 2.0]}, r"shapes differ: y_true \(2,\), logits \(3,\)"),
+        ({"y_true": [[1.0, 0.0]], "logits": [1.0, 0.0]}, "shapes differ"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, 1.0], "reduction": "avg"}, "reduction must be one of"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, 1.0], "reduction": None}, "reduction must be one of"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, 1.0], "sample_weight": [1.0, -1.0]}, "sample_weight must be non-negative"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, 1.0], "sample_weight": [1.0, np.nan]}, "sample_weight contains NaN"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, 1.0], "sample_weight": [1.0, 1.0, 1.0]}, "sample_weight has shape"),
+        ({"y_true": [1.0, 0.0], "logits": [0.0, 1.0], "sample_weight": []}, "sample_weight is empty"),
+    ],
+)
+@pytest.mark.parametrize("method", ["__call__", "grad", "hess", "value_and_grad"])
+def test_bad_input_is_a_value_error_naming_the_argument(kwargs, message, method):
+    with pytest.raises(ValueError, match=message):
+        getattr(bce, method)(**kwargs)
+
+
+def test_weights_must_match_leading_axes_not_trailing_ones():
+    y, z = np.zeros((2, 3)), np.zeros((2, 3))
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        bce(y, z, sample_weight=np.ones(3))  # would broadcast silently under NumPy's rules
+
+
+def test_finite_values_whose_sum_overflows_are_accepted():
+    z = np.array([1e308, 1e308, -1e308])
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.add.reduce(z))
+    np.testing.assert_array_equal(real_array(z, "z"), z)
+
+
+def test_check_helpers():
+    _core.check_interval(np.array([0.0, 1.0]), "y", 0, 1)
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 1\]; found -0.5"):
+        _core.check_interval(np.array([-0.5, 1.0]), "y", 0, 1)
+    _core.check_values_in(np.array([-1, 1, 1]), "y", (-1, 1))
+    with pytest.raises(ValueError, match="found 2"):
+        _core.check_values_in(np.array([-1, 2]), "y", (-1, 1))
+    assert _core.check_scalar(2, "delta", low=0, low_inclusive=False) == 2.0
+    with pytest.raises(ValueError, match="gamma must be >= 0"):
+        _core.check_scalar(-1.0, "gamma", low=0)
+    with pytest.raises(ValueError, match="alpha must be <= 1"):
+        _core.check_scalar(1.5, "alpha", low=0, high=1)
+    with pytest.raises(ValueError, match="must be finite"):
+        _core.check_scalar(float("nan"), "delta")
+    with pytest.raises(TypeError, match="margin must be a real number"):
+        _core.check_scalar("1", "margin")
+    with pytest.raises(TypeError, match="margin must be a real number"):
+        _core.check_scalar(True, "margin")
+
+
+# ------------------------------------------------------------ the Loss object
+
+
+def test_loss_object_keeps_name_signature_doc_and_pickles():
+    assert bce.__name__ == "binary_cross_entropy_with_logits"
+    assert bce.__module__ == "lossfns.classification"
+    assert "Examples" in bce.__doc__
+    params = inspect.signature(bce).parameters
+    assert list(params) == ["y_true", "logits", "pos_weight", "sample_weight", "reduction"]
+    assert params["reduction"].default == "mean"
+    assert pickle.loads(pickle.dumps(bce)) is bce
+    assert repr(bce) == "<loss lossfns.classification.binary_cross_entropy_with_logits>"
+    assert isinstance(bce, lossfns.ElementwiseLoss)
+
+
+def test_value_and_grad_equals_separate_calls():
+    rng = np.random.default_rng(2)
+    y, z = rng.uniform(size=50), rng.normal(scale=5, size=50)
+    value, grad = bce.value_and_grad(y, z, reduction="sum")
+    assert value == bce(y, z, reduction="sum")
+    np.testing.assert_array_equal(grad, bce.grad(y, z, reduction="sum"))
+
+
+def test_inputs_are_not_modified():
+    y, z, w = np.array([1.0, 0.0]), np.array([0.5, -0.5]), np.array([1.0, 3.0])
+    copies = y.copy(), z.copy(), w.copy()
+    for method in (bce, bce.grad, bce.hess, bce.value_and_grad):
+        method(y, z, sample_weight=w)
+    for original, copy in zip((y, z, w), copies):
+        np.testing.assert_array_equal(original, copy)
+
+
+def test_import_needs_only_numpy_and_scipy():
+    code = (
+        "import sys, lossfns; "
+        "heavy = [m for m in ('matplotlib', 'ipywidgets', 'IPython', 'sympy', 'pandas') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
