@@ -17,7 +17,8 @@ def draw_line(ax, slope):
 
 def test_slider_and_frames_are_linked_in_the_browser(monkeypatch):
     links = []
-    monkeypatch.setattr(widgets, "jslink", lambda *pair: links.append(pair) or widgets.Link(*pair))
+    jslink = widgets.jslink
+    monkeypatch.setattr(widgets, "jslink", lambda *pair: links.append(pair) or jslink(*pair))
     figure = slider_figure(draw_line, [0.5, 1, 2], description="slope", initial=2)
     slider, stack = figure.children
     assert isinstance(slider, widgets.SelectionSlider) and isinstance(stack, widgets.Stack)
