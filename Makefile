@@ -11,8 +11,8 @@ JS_READY := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 HTML := _build/html
 # Notebook outputs are cached by code cells only, so the cache is dropped whenever the
-# library or the build extensions change: the book never shows outputs of older code.
-SOURCE_HASH = $(shell cat lossfns/*.py _ext/*.py | sha256sum | cut -c1-16)
+# library, the build extensions or the pinned packages change: the book never shows outputs of older code.
+SOURCE_HASH = $(shell cat lossfns/*.py _ext/*.py requirements.lock | sha256sum | cut -c1-16)
 
 .PHONY: help book serve test lab lock clean
 

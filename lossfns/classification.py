@@ -49,8 +49,8 @@ def binary_cross_entropy_with_logits(
 
     .. math::
 
-        \ell(y, z) = -\bigl[w\,y \log\sigma(z) + (1-y)\log(1-\sigma(z))\bigr]
-                   = w\,y\,\operatorname{softplus}(-z) + (1-y)\operatorname{softplus}(z),
+        \ell(y, z) &= -\bigl[w\,y \log\sigma(z) + (1-y)\log(1-\sigma(z))\bigr] \\
+                   &= w\,y\,\operatorname{softplus}(-z) + (1-y)\operatorname{softplus}(z),
 
     with :math:`\sigma(z) = 1/(1+e^{-z})`, :math:`\operatorname{softplus}(z) = \log(1+e^z)`
     and :math:`w` = ``pos_weight`` (1 by default, where :math:`\ell = \operatorname{softplus}(z) - yz`).

@@ -1,0 +1,353 @@
+"""The published site, in a browser: build the book cold, serve it, and open every page.
+
+The book is built once per session into a fresh temporary folder, so the notebooks run
+with an empty cache and the developer's ``_build`` is left alone. The HTML is served from
+127.0.0.1 and opened in Debian's Chromium through Playwright. Every page must load with no
+request to another host, no failed request or error status, no console or page error, its
+math typeset, its widgets rendered and its images loaded. On the widget page, moving the
+slider must show the frame drawn for the new value, with no kernel.
+
+Set ``LOSSBOOK_SCREENSHOTS`` to a folder to keep screenshots of the widget page there.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+pytest.importorskip(
+    "playwright.sync_api",
+    reason="the site tests drive Chromium with Playwright, whose Python package is not installed",
+)
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+from sphinx_external_toc.parsing import parse_toc_yaml  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the --disable-* and --no-first-run flags Chromium itself calls outside hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+]
+BUILD_TIMEOUT_S = 900
+TIMEOUT_MS = 30_000
+MAX_HTML_BYTES = 3 * 1024 * 1024
+WIDGET_PAGE = "chapters/classification/bce_with_logits.html"
+SLIDER_PRESSES = 3
+# Pages Sphinx and Jupyter Book write besides the documents of the table of contents
+# ("index" redirects to the root document).
+GENERATED_PAGES = ["index", "genindex", "search"]
+
+MATHJAX_STARTED = "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+WIDGETS_RENDERED = """() => [...document.querySelectorAll(
+    'script[type="application/vnd.jupyter.widget-view+json"]')].every(view => {
+        const area = view.previousElementSibling;
+        return area && area.matches(".widget-subarea") && area.querySelector(".jupyter-widgets");
+    })"""
+IMAGES_SETTLED = "() => [...document.images].every(img => img.complete)"
+BROKEN_IMAGES = """() => [...document.images]
+    .filter(img => !(img.complete && img.naturalWidth > 0))
+    .map(img => (img.currentSrc || img.src || img.outerHTML).slice(0, 120))"""
+UNTYPESET_MATH = r"""() => [...document.querySelectorAll(".math")]
+    .filter(el => !el.querySelector("mjx-container") || /\\\(|\\\[|\$\$/.test(el.textContent))
+    .map(el => el.textContent.trim().slice(0, 80))"""
+NEW_FRAME_SHOWN = """src => [...document.querySelectorAll(".widget-image")]
+    .some(img => img.offsetParent && img.src !== src)"""
+# SHA-256 of the bytes of each widget image that is shown (not hidden by its Stack).
+SHOWN_FRAMES = """async () => {
+    const shown = [...document.querySelectorAll(".widget-image")].filter(img => img.offsetParent);
+    return Promise.all(shown.map(async img => {
+        const bytes = await (await fetch(img.src)).arrayBuffer();
+        const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+        const hex = [...digest].map(byte => byte.toString(16).padStart(2, "0")).join("");
+        return {src: img.src, sha256: hex};
+    }));
+}"""
+
+
+def expected_pages() -> list[str]:
+    """The HTML pages the build must write: the table of contents' documents and Sphinx's own."""
+    documents = list(parse_toc_yaml(REPO / "_toc.yml"))
+    return sorted(f"{name}.html" for name in documents + GENERATED_PAGES)
+
+
+PAGES = expected_pages()
+
+
+@dataclass
+class Build:
+    """How the book build ended, where its log is, and where it wrote the HTML."""
+
+    returncode: int
+    seconds: float
+    log: Path
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory) -> Build:
+    """Build the book cold into a fresh folder (the notebook cache lives there too)."""
+    output = tmp_path_factory.mktemp("book")
+    log = output / "build.log"
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    command = [jupyter_book, "build", REPO, "--path-output", output]
+    command += ["--warningiserror", "--keep-going"]
+    start = time.monotonic()
+    with log.open("w") as stream:
+        result = subprocess.run(
+            command, stdout=stream, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S, check=False
+        )
+    return Build(result.returncode, time.monotonic() - start, log, output / "_build" / "html")
+
+
+@pytest.fixture(scope="session")
+def site(build: Build) -> Path:
+    """The built HTML folder; fails the tests that need it if the build wrote none."""
+    if not (build.html / "index.html").is_file():
+        pytest.fail(f"the build wrote no HTML into {build.html}: see test_build_succeeds")
+    return build.html
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder without printing an access log."""
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url(site: Path):
+    """Serve the site from 127.0.0.1 on a free port for the whole session."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless; Playwright never downloads a browser here."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (make test does)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page in a fresh browser context (empty storage and cache)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path | None:
+    """The folder named by LOSSBOOK_SCREENSHOTS, created if needed; None when it is not set."""
+    folder = os.environ.get("LOSSBOOK_SCREENSHOTS")
+    if not folder:
+        return None
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_problems(page, base_url: str) -> list[str]:
+    """Start recording, as readable lines, everything the page does that a clean page must not.
+
+    Chromium fetches ``/favicon.ico`` on its own, once per browser and outside Playwright's
+    request events; the console error of that 404 is not the page's doing and is ignored.
+    """
+    problems: list[str] = []
+
+    def on_request(request):
+        local = request.url.startswith(base_url) or urlsplit(request.url).scheme in ("data", "blob")
+        if not local:
+            problems.append(f"request to another host: {request.url}")
+
+    def on_response(response):
+        if response.status >= 400:
+            problems.append(f"HTTP {response.status}: {response.url}")
+
+    def on_console(message):
+        if message.type == "error" and urlsplit(message.location["url"]).path != "/favicon.ico":
+            problems.append(f"console error: {message.text} (at {message.location['url']})")
+
+    page.on("request", on_request)
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+    page.on("response", on_response)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    return problems
+
+
+def wait_for(page, expression: str, what: str, arg=None) -> list[str]:
+    """Wait until the JavaScript function ``expression`` returns a truthy value for ``arg``.
+
+    Returns a problem line if it does not within the timeout.
+    """
+    try:
+        page.wait_for_function(expression, arg=arg)
+    except PlaywrightError:
+        return [f"{what}: not done within {TIMEOUT_MS // 1000} s"]
+    return []
+
+
+def open_page(page, url: str) -> list[str]:
+    """Open ``url``, follow a meta refresh, and wait until math, widgets and images are done.
+
+    Returns a problem line for each thing that did not finish in time.
+    """
+    page.goto(url)
+    refresh = page.locator('meta[http-equiv="refresh" i]')
+    if refresh.count():
+        target = urljoin(url, refresh.get_attribute("content").split("url=", 1)[1].strip())
+        page.wait_for_url(target)
+    problems = []
+    if page.locator(".math").count():
+        problems += wait_for(page, MATHJAX_STARTED, "MathJax loaded")
+        if not problems:
+            page.evaluate("() => MathJax.startup.promise")
+    problems += wait_for(page, WIDGETS_RENDERED, "widgets rendered")
+    problems += wait_for(page, IMAGES_SETTLED, "images loaded")
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+    page.wait_for_load_state("networkidle")
+    return problems
+
+
+def test_build_succeeds(build: Build):
+    """The book builds cold with warnings as errors."""
+    tail = "\n".join(build.log.read_text(errors="replace").splitlines()[-60:])
+    assert build.returncode == 0, (
+        f"jupyter-book build exited {build.returncode} after {build.seconds:.0f} s; "
+        f"end of {build.log}:\n{tail}"
+    )
+
+
+def test_every_built_page_is_tested(site: Path):
+    """The pages below are exactly the pages built (theme fragments in _static are not pages)."""
+    built = sorted(
+        path.relative_to(site).as_posix()
+        for path in site.rglob("*.html")
+        if path.relative_to(site).parts[0] != "_static"
+    )
+    assert built == PAGES
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page(path: str, site: Path, base_url: str, page):
+    """The page is small, self-contained and error-free, and everything on it renders."""
+    problems = record_problems(page, base_url)
+    problems += open_page(page, base_url + path)
+    problems += [f"math not typeset: {text!r}" for text in page.evaluate(UNTYPESET_MATH)]
+    problems += [f"image not loaded: {src}" for src in page.evaluate(BROKEN_IMAGES)]
+    size = (site / path).stat().st_size
+    if size >= MAX_HTML_BYTES:
+        problems.append(f"HTML is {size / 2**20:.1f} MB, over {MAX_HTML_BYTES / 2**20:.0f} MB")
+    assert not problems, f"{path}:\n" + "\n".join(problems)
+
+
+def slider_frames(html: str) -> dict[str, str]:
+    """Map each slider label to the SHA-256 of the frame drawn for it (from the widget state)."""
+    match = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.DOTALL
+    )
+    assert match, "the page embeds no widget state"
+    models = json.loads(match.group(1))["state"]
+
+    def model(reference: str) -> dict:
+        return models[reference.removeprefix("IPY_MODEL_")]["state"]
+
+    links = [m["state"] for m in models.values() if m["model_name"] == "LinkModel"]
+    assert len(links) == 1, f"expected one slider jslinked to a Stack, found {len(links)} links"
+    (link,) = links
+    slider, stack = model(link["source"][0]), model(link["target"][0])
+    frames = []
+    for child in stack["children"]:
+        (buffer,) = models[child.removeprefix("IPY_MODEL_")]["buffers"]
+        frames.append(hashlib.sha256(base64.b64decode(buffer["data"])).hexdigest())
+    return dict(zip(slider["_options_labels"], frames, strict=True))
+
+
+def shown_frame(page) -> dict:
+    """The ``src`` and SHA-256 of the one widget image shown."""
+    shown = page.evaluate(SHOWN_FRAMES)
+    assert len(shown) == 1, f"expected one visible widget image, found {len(shown)}"
+    return shown[0]
+
+
+def test_slider_changes_frame(site: Path, base_url: str, page, screenshots: Path | None):
+    """With no kernel, moving the slider shows the frame the notebook drew for the new value."""
+    frames = slider_frames((site / WIDGET_PAGE).read_text())
+    labels = list(frames)
+    assert len(set(frames.values())) == len(frames), "two slider values have the same frame"
+    assert not open_page(page, base_url + WIDGET_PAGE)
+    readout, handle = page.locator(".widget-readout"), page.locator(".noUi-handle")
+    widget = page.locator(".widget-vbox")
+
+    before = readout.inner_text().strip()
+    frame_before = shown_frame(page)
+    assert frame_before["sha256"] == frames[before], f"the frame shown is not the one for {before}"
+    assert labels.index(before) >= SLIDER_PRESSES, f"the slider starts too far left ({before})"
+    if screenshots:
+        page.screenshot(path=screenshots / "bce_with_logits-light-full.png", full_page=True)
+        widget.screenshot(path=screenshots / "bce_with_logits-slider-before.png")
+
+    errors = record_problems(page, base_url)
+    handle.focus()
+    for _ in range(SLIDER_PRESSES):
+        page.keyboard.press("ArrowLeft")
+    assert not wait_for(page, NEW_FRAME_SHOWN, "new frame after the move", frame_before["src"])
+
+    after = readout.inner_text().strip()
+    frame_after = shown_frame(page)
+    assert after == labels[labels.index(before) - SLIDER_PRESSES], f"readout {before} -> {after}"
+    assert frame_after["src"] != frame_before["src"]
+    assert frame_after["sha256"] == frames[after], f"the frame shown is not the one for {after}"
+    assert frame_after["sha256"] != frame_before["sha256"]
+    assert not errors, "\n".join(errors)
+    if screenshots:
+        widget.screenshot(path=screenshots / "bce_with_logits-slider-after.png")
+
+
+def test_dark_mode(base_url: str, page, screenshots: Path | None):
+    """The theme's dark mode (pydata-sphinx-theme's data-theme) restyles the widget page."""
+    assert not open_page(page, base_url + WIDGET_PAGE)
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    light = page.evaluate(background)
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+    dark = page.evaluate(background)
+    assert dark != light, f"the background stays {light} in dark mode"
+    if screenshots:
+        page.screenshot(path=screenshots / "bce_with_logits-dark-full.png", full_page=True)
