@@ -1,6 +1,6 @@
 """Serve the browser assets from the site itself, so that no page loads anything from another host.
 
-MathJax, RequireJS and the Jupyter widgets HTML manager are installed from the npm registry
+MathJax and the Jupyter widgets HTML manager are installed from the npm registry
 (``package.json`` and ``package-lock.json`` at the root; ``make`` runs ``npm ci``). After the
 HTML is written, the files the pages use are copied into ``_static/vendor/``, where
 ``mathjax_path`` and ``nb_ipywidgets_js`` in ``_config.yml`` point. They are copied into the
@@ -25,7 +25,6 @@ ASSETS = {
     "mathjax/es5/a11y": "mathjax/a11y",
     "mathjax/es5/adaptors": "mathjax/adaptors",
     "mathjax/es5/sre": "mathjax/sre",
-    "requirejs/require.js": "require.js",
     "@jupyter-widgets/html-manager/dist": "html-manager",
 }
 SKIPPED_SUFFIXES = (".map", ".LICENSE.txt")

@@ -184,11 +184,7 @@ def screenshots() -> Path | None:
 
 
 def record_problems(page, base_url: str) -> list[str]:
-    """Start recording, as readable lines, everything the page does that a clean page must not.
-
-    Chromium fetches ``/favicon.ico`` on its own, once per browser and outside Playwright's
-    request events; the console error of that 404 is not the page's doing and is ignored.
-    """
+    """Start recording, as readable lines, everything the page does that a clean page must not."""
     problems: list[str] = []
 
     def on_request(request):
@@ -201,7 +197,7 @@ def record_problems(page, base_url: str) -> list[str]:
             problems.append(f"HTTP {response.status}: {response.url}")
 
     def on_console(message):
-        if message.type == "error" and urlsplit(message.location["url"]).path != "/favicon.ico":
+        if message.type == "error":
             problems.append(f"console error: {message.text} (at {message.location['url']})")
 
     page.on("request", on_request)
