@@ -347,3 +347,27 @@ def test_dark_mode(base_url: str, page, screenshots: Path | None):
     assert dark != light, f"the background stays {light} in dark mode"
     if screenshots:
         page.screenshot(path=screenshots / "bce_with_logits-dark-full.png", full_page=True)
+
+
+def test_errata_page_lists_every_erratum(site: Path):
+    """The errata appendix links to each erratum admonition of the book, and to nothing else."""
+    from bs4 import BeautifulSoup
+
+    def soup(path: Path) -> BeautifulSoup:
+        return BeautifulSoup(path.read_text(), "html.parser")
+
+    admonitions = {
+        (path.relative_to(site).as_posix(), div.get("id"))
+        for path in site.rglob("*.html")
+        for div in soup(path).select("div.admonition.erratum")
+    }
+    assert admonitions, "the book has no erratum admonition"
+    errata_page = site / "appendix" / "errata.html"
+    links = {
+        (
+            (errata_page.parent / link["href"].split("#")[0]).resolve().relative_to(site).as_posix(),
+            link["href"].split("#")[1],
+        )
+        for link in soup(errata_page).select("article a.reference[href*='#erratum-']")
+    }
+    assert links == admonitions
