@@ -33,6 +33,8 @@ __all__ = [
     "real_array",
     "check_interval",
     "check_values_in",
+    "check_distribution",
+    "check_class_indices",
     "check_same_shape",
     "check_scalar",
 ]
@@ -133,6 +135,50 @@ def check_values_in(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> Non
     bad = ~np.isin(a, allowed)
     if bad.any():
         raise ValueError(f"{name} must hold only the values {allowed}; found {a[bad].flat[0]}")
+
+
+DISTRIBUTION_ATOL = 1e-6
+
+
+def check_distribution(a: np.ndarray, name: str, axis: int = -1) -> None:
+    """Raise ``ValueError`` unless ``a`` holds probability distributions along ``axis``.
+
+    Entries must be non-negative and each slice along ``axis`` must sum to 1 within
+    :data:`DISTRIBUTION_ATOL` (1e-6). Nothing is renormalised.
+
+    >>> check_distribution(np.array([[0.5, 0.5], [0.7, 0.2]]), "y_true")
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true must sum to 1 along axis -1 (within 1e-06); a sum is 0.9
+    """
+    if a.min() < 0:
+        raise ValueError(f"{name} must be non-negative; found {a.min()}")
+    sums = a.sum(axis=axis, dtype=np.float64)
+    worst = np.abs(sums - 1).argmax()
+    if abs(sums.flat[worst] - 1) > DISTRIBUTION_ATOL:
+        raise ValueError(
+            f"{name} must sum to 1 along axis {axis} (within {DISTRIBUTION_ATOL:g}); "
+            f"a sum is {sums.flat[worst]:.6g}"
+        )
+
+
+def check_class_indices(a: np.ndarray, name: str, n_classes: int) -> np.ndarray:
+    """``a`` as an integer array of class indices in ``range(n_classes)``.
+
+    Integer-valued floats are rejected too: a class index must be an integer dtype.
+
+    >>> check_class_indices(np.array([0, 2, 3]), "y_true", 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true must hold class indices in range(3); found 3
+    """
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class indices, got dtype {a.dtype}")
+    smallest, largest = a.min(), a.max()
+    if smallest < 0 or largest >= n_classes:
+        bad = smallest if smallest < 0 else largest
+        raise ValueError(f"{name} must hold class indices in range({n_classes}); found {bad}")
+    return a
 
 
 def check_same_shape(**arrays: np.ndarray) -> None:

@@ -238,6 +238,21 @@ def test_check_helpers():
         _core.check_scalar(True, "margin")
 
 
+def test_distribution_and_class_index_checks():
+    _core.check_distribution(np.array([[0.25, 0.75], [1.0, 0.0]]), "p")
+    _core.check_distribution(np.array([[0.5, 1.0], [0.5, 0.0]]), "p", axis=0)
+    _core.check_distribution(np.array([0.5, 0.5 + 0.9e-6]), "p")
+    with pytest.raises(ValueError, match="p must sum to 1 along axis -1"):
+        _core.check_distribution(np.array([0.5, 0.5 + 1.1e-6]), "p")
+    with pytest.raises(ValueError, match="p must be non-negative; found -0.5"):
+        _core.check_distribution(np.array([1.5, -0.5]), "p")
+    np.testing.assert_array_equal(_core.check_class_indices(np.array([0, 2]), "y", 3), [0, 2])
+    with pytest.raises(ValueError, match=r"y must hold class indices in range\(3\); found -1"):
+        _core.check_class_indices(np.array([0, -1]), "y", 3)
+    with pytest.raises(TypeError, match="integer class indices"):
+        _core.check_class_indices(np.array([0.0, 1.0]), "y", 3)
+
+
 # ------------------------------------------------------------ the Loss object
 
 
