@@ -257,7 +257,8 @@ class Terms:
         ``formula(*arrays, value, grad, hess, **hyper) -> (value, grad, hess)``, each
         ``None`` when not asked for. ``value`` has shape ``sample_shape``; ``grad`` and
         ``hess`` have the shape of the prediction (a tuple of arrays when the loss
-        takes several predictions), whose leading axes are ``sample_shape``.
+        takes several predictions), whose leading axes are ``sample_shape``. They must
+        be freshly allocated: they are scaled in place.
     arrays : tuple of ndarray
         Validated array arguments, in the order ``formula`` takes them.
     sample_shape : tuple of int
