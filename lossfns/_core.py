@@ -11,7 +11,9 @@ A family module declares a loss in two parts:
   ``value_and_grad``.
 
 Everything else — weighting, the three reductions, scaling the derivatives to match
-them — happens here, once.
+them — happens here, once. Information measures between distributions (which return one
+value per distribution and are never reduced) are declared the same way with
+:func:`measure`, which makes a :class:`Measure`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ __all__ = [
     "Terms",
     "loss",
     "elementwise_loss",
+    "Measure",
+    "measure",
     "float_dtype",
     "real_array",
     "check_interval",
@@ -257,8 +261,9 @@ class Terms:
         ``formula(*arrays, value, grad, hess, **hyper) -> (value, grad, hess)``, each
         ``None`` when not asked for. ``value`` has shape ``sample_shape``; ``grad`` and
         ``hess`` have the shape of the prediction (a tuple of arrays when the loss
-        takes several predictions), whose leading axes are ``sample_shape``. They must
-        be freshly allocated: they are scaled in place.
+        takes several predictions), whose leading axes are ``sample_shape`` (a measure,
+        which neither weights nor reduces, may lay them out as it likes). They must be
+        freshly allocated: they are scaled in place.
     arrays : tuple of ndarray
         Validated array arguments, in the order ``formula`` takes them.
     sample_shape : tuple of int
@@ -267,6 +272,11 @@ class Terms:
         As passed by the user; validated here.
     dtype : numpy dtype
         The computation's dtype (see :func:`float_dtype`).
+    mean_weights : ndarray, optional
+        Per-sample weights, of ``sample_shape``, with which the samples count in the
+        denominator of ``"mean"`` besides ``sample_weight`` — for a formula that weights its
+        own values, as torch's class-weighted cross-entropy divides by
+        :math:`\\sum_i w_i\\,c_{y_i}`. Validated by the caller.
     **hyper
         Hyper-parameters passed on to ``formula``.
     """
@@ -280,6 +290,7 @@ class Terms:
         sample_weight: Any,
         reduction: Any,
         dtype: np.dtype,
+        mean_weights: np.ndarray | None = None,
         **hyper: Any,
     ) -> None:
         self.formula = formula
@@ -289,12 +300,17 @@ class Terms:
         self.weight = _check_sample_weight(sample_weight, sample_shape, dtype)
         self.dtype = dtype
         n_samples = int(np.prod(sample_shape))
-        if self.weight is None:
+        if mean_weights is not None:
+            w = self._weights_for(mean_weights.ndim)
+            self.total_weight = np.sum(mean_weights if w is None else mean_weights * w, dtype=dtype)
+            problem = "sample_weight times the loss's own per-sample weights sum to zero"
+        elif self.weight is None:
             self.total_weight = dtype.type(n_samples)
         else:
             self.total_weight = np.sum(self.weight, dtype=dtype) * (n_samples // self.weight.size)
-            if self.reduction == "mean" and self.total_weight == 0:
-                raise ValueError("sample_weight sums to zero; the weighted mean is undefined")
+            problem = "sample_weight sums to zero"
+        if self.reduction == "mean" and self.total_weight == 0:
+            raise ValueError(f"{problem}; the weighted mean is undefined")
 
     def evaluate(self, value: bool = True, grad: bool = False, hess: bool = False):
         """Reduced value, gradient and Hessian diagonal (``None`` where not asked)."""
@@ -332,7 +348,37 @@ class Terms:
         return derivative
 
 
-class Loss:
+class _Differentiable:
+    """A declared function with derivatives: the part that losses and measures share."""
+
+    kind = ""
+
+    def __init__(self, declaration: Callable[..., Terms]) -> None:
+        functools.update_wrapper(self, declaration)
+        self._declaration = declaration
+
+    def _terms(self, *args: Any, **kwargs: Any) -> Terms:
+        return self._declaration(*args, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        return self._terms(*args, **kwargs).evaluate()[0]
+
+    def grad(self, *args: Any, **kwargs: Any):
+        """Gradient with respect to the prediction argument(s); same arguments."""
+        return self._terms(*args, **kwargs).evaluate(value=False, grad=True)[1]
+
+    def value_and_grad(self, *args: Any, **kwargs: Any):
+        """``(value, grad)`` from one pass."""
+        return self._terms(*args, **kwargs).evaluate(value=True, grad=True)[:2]
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.__module__}.{self.__qualname__}>"
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+
+class Loss(_Differentiable):
     """A loss function with its derivatives.
 
     Calling it returns the reduced loss. Every loss also has
@@ -349,34 +395,15 @@ class Loss:
     same arguments as the loss itself.
     """
 
-    def __init__(self, declaration: Callable[..., Terms]) -> None:
-        functools.update_wrapper(self, declaration)
-        self._declaration = declaration
-
-    def __call__(self, *args: Any, **kwargs: Any):
-        return self._declaration(*args, **kwargs).evaluate()[0]
-
-    def grad(self, *args: Any, **kwargs: Any):
-        """Gradient of the reduced loss with respect to the prediction argument(s)."""
-        return self._declaration(*args, **kwargs).evaluate(value=False, grad=True)[1]
-
-    def value_and_grad(self, *args: Any, **kwargs: Any):
-        """``(value, grad)`` from one pass."""
-        return self._declaration(*args, **kwargs).evaluate(value=True, grad=True)[:2]
-
-    def __repr__(self) -> str:
-        return f"<loss {self.__module__}.{self.__qualname__}>"
-
-    def __reduce__(self) -> str:
-        return self.__qualname__
+    kind = "loss"
 
 
 class ElementwiseLoss(Loss):
     """A :class:`Loss` elementwise in a scalar prediction, so it also has ``hess``."""
 
     def hess(self, *args: Any, **kwargs: Any):
-        """Diagonal of the Hessian of the reduced loss (the Hessian is diagonal)."""
-        return self._declaration(*args, **kwargs).evaluate(value=False, hess=True)[2]
+        """Diagonal of the Hessian of the reduced loss, per prediction argument."""
+        return self._terms(*args, **kwargs).evaluate(value=False, hess=True)[2]
 
 
 def loss(declaration: Callable[..., Terms]) -> Loss:
@@ -387,3 +414,39 @@ def loss(declaration: Callable[..., Terms]) -> Loss:
 def elementwise_loss(declaration: Callable[..., Terms]) -> ElementwiseLoss:
     """Like :func:`loss`, for losses elementwise in a scalar prediction (adds ``hess``)."""
     return ElementwiseLoss(declaration)
+
+
+# ------------------------------------------------------------- information measures
+
+
+class Measure(_Differentiable):
+    """An information measure with its gradient: one value per distribution, no reduction.
+
+    Measures between distributions (cross-entropy, the KL and JS divergences) are not
+    losses over samples: they return one value per distribution (per row along ``axis``)
+    and take neither ``sample_weight`` nor ``reduction``. Calling a measure returns those
+    values; it also has
+
+    ``grad(...)``
+        the partial derivatives of each row's value with respect to the second
+        distribution argument ``q``, entry by entry, of the shape of ``q``;
+    ``value_and_grad(...)``
+        both, from one pass.
+
+    All take the same arguments as the measure. The declaration, decorated with
+    ``measure``, validates its arguments and returns :class:`Terms` built with
+    ``sample_weight=None`` and ``reduction="none"``, so nothing is reduced or scaled.
+    """
+
+    kind = "measure"
+
+    def _terms(self, *args: Any, **kwargs: Any) -> Terms:
+        terms = self._declaration(*args, **kwargs)
+        if terms.reduction != "none" or terms.weight is not None:
+            raise TypeError(f"{self.__qualname__} must not reduce or weight its values")
+        return terms
+
+
+def measure(declaration: Callable[..., Terms]) -> Measure:
+    """Make a :class:`Measure` from a function that validates its arguments into :class:`Terms`."""
+    return Measure(declaration)

@@ -1,0 +1,509 @@
+"""Customer lifetime value (Part V of the book): the zero-inflated lognormal loss and the
+tools used to evaluate LTV predictions.
+
+A ZILN model has a head of three outputs per customer, ``logits[:, 0]`` (the purchase
+logit, :math:`p = \\sigma(l_0)`), ``logits[:, 1]`` (:math:`\\mu`, the location of the
+log-value) and ``logits[:, 2]`` (:math:`\\sigma = \\operatorname{softplus}(l_2)`, its scale).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+from scipy import special
+
+from ._core import Terms, float_dtype, loss, real_array
+
+__all__ = [
+    "ziln_loss",
+    "ziln_predict",
+    "ziln_quantile",
+    "gain_curve",
+    "normalized_gini",
+    "decile_table",
+    "DecileTable",
+]
+
+_HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+# Below this l2, sigma = softplus(l2) equals exp(l2) to far below rounding (the next term
+# is exp(2 l2)/2) and is under exp(-700) ~ 1e-304, near float64's smallest normal number
+# or below it. There log sigma = l2 exactly, and 1/sigma = a * a with a = exp(-l2/2), each
+# factor correctly rounded: z = (d a) a keeps its digits, and overflows only when its true
+# value does.
+_TINY_SCALE_LOGIT = -700.0
+
+
+# ---------------------------------------------------------------------- validation
+
+
+def _validate_logits(logits, dtype):
+    z = real_array(logits, "logits", dtype)
+    if z.ndim != 2 or z.shape[1] != 3:
+        raise ValueError(
+            f"logits must have shape (n, 3) (purchase logit, mu, scale logit), got shape {z.shape}"
+        )
+    return z
+
+
+def _validate_targets(y_true, dtype):
+    y = real_array(y_true, "y_true", dtype)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
+    if y.min() < 0:
+        raise ValueError(f"y_true must be non-negative (a customer's value); found {y.min()}")
+    return y
+
+
+def _validate_pair(y_true, y_pred, *, nonnegative_total):
+    y = real_array(y_true, "y_true", np.dtype(np.float64))
+    s = real_array(y_pred, "y_pred", np.dtype(np.float64))
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
+    if s.shape != y.shape:
+        raise ValueError(f"shapes differ: y_true {y.shape}, y_pred {s.shape}")
+    if nonnegative_total:
+        if y.min() < 0:
+            raise ValueError(f"y_true must be non-negative (a customer's value); found {y.min()}")
+        if y.sum() == 0:
+            raise ValueError("y_true sums to zero; the share of total value is undefined")
+    return y, s
+
+
+# -------------------------------------------------------------- shared intermediates
+
+
+def _softplus_and_sigmoids(z):
+    """softplus(z), softplus(-z), sigmoid(z), sigmoid(-z) from one exp(-|z|)."""
+    e = np.exp(-np.abs(z))
+    log1p_e = np.log1p(e)
+    inv = 1 / (1 + e)
+    positive = z >= 0
+    return (
+        np.maximum(z, 0) + log1p_e,
+        np.maximum(-z, 0) + log1p_e,
+        np.where(positive, inv, e * inv),
+        np.where(positive, e * inv, inv),
+    )
+
+
+def _ziln_formula(y, logits, *, value, grad, hess):
+    dtype = logits.dtype
+    # Work in float64 whatever the input (float32 results are rounded once, at the end).
+    y = y.astype(np.float64)
+    l0, mu, l2 = logits.astype(np.float64).T
+    positive = y > 0
+    softplus_l0, softplus_neg_l0, p, one_minus_p = _softplus_and_sigmoids(l0)
+    sigma, _, sigmoid_l2, _ = _softplus_and_sigmoids(l2)
+    tiny = l2 < _TINY_SCALE_LOGIT
+    with np.errstate(divide="ignore", over="ignore"):
+        # log y for buyers only (y = 0 rows take log 1 = 0 and are masked below)
+        log_y = np.log(np.where(positive, y, 1.0))
+        d = log_y - mu
+        sigma_normal = np.where(tiny, 1.0, sigma)
+        log_sigma = np.where(tiny, l2, np.log(sigma_normal))
+        # a = exp(-l2/2) = 1/sqrt(sigma) for tiny scales (inf below l2 = -1419.6, where
+        # any z != 0 has z^2 beyond the float range); 1 where unused or where d = 0
+        a = np.where(tiny & (d != 0), np.exp(-0.5 * np.where(tiny, l2, 0.0)), 1.0)
+        z = np.where(tiny, (d * a) * a, d / sigma_normal)  # (log y - mu) / sigma
+        # r = sigmoid(l2) / sigma = (dsigma/dl2) / sigma, which is 1 for tiny scales
+        r = np.where(tiny, 1.0, sigmoid_l2 / sigma_normal)
+        out = [None, None, None]
+        if value:
+            buyer = softplus_neg_l0 + log_y + log_sigma + _HALF_LOG_2PI + (0.5 * z) * z
+            out[0] = np.where(positive, buyer, softplus_l0).astype(dtype)
+        if grad:
+            g = np.empty(logits.shape, dtype=np.float64)
+            # d/dl0: p - 1[y > 0], each case without a subtraction
+            g[:, 0] = np.where(positive, -one_minus_p, p)
+            # d/dmu = -(log y - mu) / sigma^2 = -z / sigma
+            g[:, 1] = np.where(positive, np.where(tiny, -(z * a) * a, -z / sigma_normal), 0.0)
+            # d/dl2 = (1 - z^2) r, with z^2 r formed as (z sqrt r)^2: it overflows only
+            # when its value does
+            g[:, 2] = np.where(positive, r - (z * np.sqrt(r)) ** 2, 0.0)
+            out[1] = g.astype(dtype, copy=False)
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+@loss
+def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
+    r"""Zero-inflated lognormal (ZILN) negative log-likelihood of customer values.
+
+    With :math:`p = \sigma(l_0)`, :math:`\mu = l_1`,
+    :math:`\sigma = \operatorname{softplus}(l_2)`, the loss of one customer is
+
+    .. math::
+
+        \ell(y; l) = -\mathbf 1[y = 0]\log(1 - p)
+            - \mathbf 1[y > 0]\Bigl(\log p - \log\bigl(y\,\sigma\sqrt{2\pi}\bigr)
+            - \frac{(\log y - \mu)^2}{2\sigma^2}\Bigr),
+
+    the negative log of the density of a mixture that is 0 with probability
+    :math:`1 - p` and lognormal :math:`\mathrm{LN}(\mu, \sigma^2)` with probability
+    :math:`p`: a binary cross-entropy term for "buys again" plus, for buyers only,
+    the lognormal negative log-likelihood.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Non-negative customer values, shape ``(n,)``; 0 means no further purchase.
+    logits : array_like
+        Raw outputs of the model, shape ``(n, 3)``: purchase logit :math:`l_0`,
+        location :math:`\mu = l_1`, scale logit :math:`l_2`.
+    sample_weight : array_like, optional
+        Non-negative weights, shape ``(n,)``.
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean :math:`\sum w_i\ell_i / \sum w_i`; ``"none"``
+        returns the ``n`` weighted terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    Derived in :ref:`ziln-loss`. ``grad`` has shape ``(n, 3)``: with
+    :math:`z = (\log y - \mu)/\sigma`, the derivatives with respect to
+    :math:`(l_0, l_1, l_2)` are :math:`(p - 1,\ -z/\sigma,\ (1 - z^2)\,\sigma(l_2)/\sigma)`
+    for a buyer and :math:`(p, 0, 0)` for :math:`y = 0` (see :ref:`ziln-gradient`).
+    There is no ``hess``: the per-sample Hessian is a full 3×3 matrix.
+
+    Nothing is clipped. :math:`\log p` and :math:`\log(1-p)` are softplus terms of one
+    :math:`e^{-|l_0|}`, exact for any :math:`l_0`, so :math:`p \to 0` or 1 gives the
+    exact, possibly large, loss. As :math:`\sigma \to 0` (:math:`l_2 \to -\infty`,
+    where softplus underflows), :math:`\log\sigma = l_2` and :math:`1/\sigma = e^{-l_2}`
+    is formed as a product of two factors :math:`e^{-l_2/2}`: the value and gradient stay
+    exact, and are infinite only when the true value exceeds the float range (a buyer
+    with :math:`\log y \ne \mu` and :math:`\sigma` below about
+    :math:`|\log y - \mu|\cdot 10^{-154}`), never NaN.
+    A buyer with :math:`\log y = \mu` exactly has a finite loss that tends to
+    :math:`-\infty` as :math:`\sigma \to 0`: the likelihood is unbounded, as for any
+    density with a free scale. The computation runs in float64; float32 inputs get
+    float32 results.
+
+    References
+    ----------
+    X. Wang, T. Liu, J. Miao, "A Deep Probabilistic Model for Customer Lifetime Value
+    Prediction", arXiv:1912.07753, 2019 :cite:p:`wang2019deep`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> y = [0.0, 2.0]
+    >>> logits = [[0.0, 0.0, 0.0], [0.0, 0.5, 0.5413248546129181]]
+    >>> lossfns.ziln_loss(y, logits, reduction="none")
+    array([0.69314718, 2.32388581])
+    >>> lossfns.ziln_loss.grad(y, logits, reduction="sum")
+    array([[ 0.5       ,  0.        ,  0.        ],
+           [-0.5       , -0.19314718,  0.60853877]])
+    """
+    dtype = float_dtype(y_true, logits, sample_weight)
+    y = _validate_targets(y_true, dtype)
+    z = _validate_logits(logits, dtype)
+    if z.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"y_true has {y.shape[0]} samples but logits has {z.shape[0]} rows; "
+            f"logits must have shape ({y.shape[0]}, 3)"
+        )
+    return Terms(
+        _ziln_formula,
+        (y, z),
+        sample_shape=y.shape,
+        sample_weight=sample_weight,
+        reduction=reduction,
+        dtype=dtype,
+    )
+
+
+# ---------------------------------------------------------------------- prediction
+
+
+def ziln_predict(logits):
+    r"""Expected value of the ZILN predictive distribution, one per row of ``logits``.
+
+    .. math::
+
+        \mathbb E[Y] = p\,\exp\bigl(\mu + \sigma^2/2\bigr),
+        \qquad p = \sigma(l_0),\ \mu = l_1,\ \sigma = \operatorname{softplus}(l_2).
+
+    Parameters
+    ----------
+    logits : array_like
+        Shape ``(n, 3)``, as for :func:`ziln_loss`.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(n,)``, float32 when ``logits`` is float32, else float64.
+
+    Notes
+    -----
+    Derived in :ref:`ziln-predict`. Evaluated as
+    :math:`\exp(\log p + \mu + \sigma^2/2)` with :math:`\log p = -\operatorname{softplus}(-l_0)`,
+    so a tiny :math:`p` times a huge lognormal mean is not :math:`0 \cdot \infty`. The
+    median of the lognormal part is :math:`e^{\mu}`, below the mean by the factor
+    :math:`e^{\sigma^2/2}`; predicting :math:`p\,e^{\mu}` underestimates the mean.
+
+    References
+    ----------
+    X. Wang, T. Liu, J. Miao, "A Deep Probabilistic Model for Customer Lifetime Value
+    Prediction", arXiv:1912.07753, 2019 :cite:p:`wang2019deep`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.ziln_predict([[0.0, 1.0, 0.5413248546129181], [1e3, 0.0, -1e3]])
+    array([2.24084454, 1.        ])
+    """
+    dtype = float_dtype(logits)
+    z = _validate_logits(logits, dtype).astype(np.float64)
+    l0, mu, l2 = z.T
+    _, softplus_neg_l0, _, _ = _softplus_and_sigmoids(l0)
+    sigma, _, _, _ = _softplus_and_sigmoids(l2)
+    with np.errstate(over="ignore"):
+        return np.exp(mu - softplus_neg_l0 + (0.5 * sigma) * sigma).astype(dtype)
+
+
+def ziln_quantile(logits, q):
+    r"""Quantile ``q`` of the ZILN predictive distribution, one per row of ``logits``.
+
+    The distribution function is :math:`F(y) = 1 - p + p\,\Phi\bigl((\log y - \mu)/\sigma\bigr)`
+    for :math:`y \ge 0`, with a jump of :math:`1 - p` at 0. Its quantile
+    :math:`\inf\{y : F(y) \ge q\}` is
+
+    .. math::
+
+        Q(q) = \begin{cases} 0, & q \le 1 - p, \\
+               \exp\Bigl(\mu + \sigma\,\Phi^{-1}\bigl(\tfrac{q - (1 - p)}{p}\bigr)\Bigr),
+               & q > 1 - p. \end{cases}
+
+    Parameters
+    ----------
+    logits : array_like
+        Shape ``(n, 3)``, as for :func:`ziln_loss`.
+    q : float or array_like
+        Probability level(s) in the open interval (0, 1): a scalar, or one per row
+        (shape ``(n,)``).
+
+    Returns
+    -------
+    ndarray
+        Shape ``(n,)``, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    Derived in :ref:`ziln-quantile`. :math:`\Phi^{-1}` is ``scipy.special.ndtri``; above
+    the median of the lognormal part it is evaluated as
+    :math:`-\Phi^{-1}\bigl((1 - q)/p\bigr)`, which avoids forming :math:`1 - (\ldots)`
+    near 1, so upper quantiles keep their digits.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> logits = [[0.0, 1.0, 0.5413248546129181], [2.0, 0.0, 0.5413248546129181]]
+    >>> lossfns.ziln_quantile(logits, 0.5)
+    array([0.        , 0.84329433])
+    >>> lossfns.ziln_quantile(logits, 0.75)
+    array([2.71828183, 1.77090346])
+    """
+    dtype = float_dtype(logits, q)
+    z = _validate_logits(logits, dtype).astype(np.float64)
+    level = real_array(q, "q", dtype).astype(np.float64)
+    if level.ndim > 1 or (level.ndim == 1 and level.shape != z.shape[:1]):
+        raise ValueError(
+            f"q must be a scalar or have shape {z.shape[:1]} (one per row), got shape {level.shape}"
+        )
+    if level.min() <= 0 or level.max() >= 1:
+        bad = level.min() if level.min() <= 0 else level.max()
+        raise ValueError(f"q must lie in the open interval (0, 1); found {bad}")
+    level = np.broadcast_to(level, z.shape[:1])
+    l0, mu, l2 = z.T
+    _, _, p, one_minus_p = _softplus_and_sigmoids(l0)
+    sigma, _, _, _ = _softplus_and_sigmoids(l2)
+    buys = level > one_minus_p  # here p > 0, so the divisions below are safe
+    p_safe = np.where(buys, p, 1.0)
+    inner = np.where(buys, (level - one_minus_p) / p_safe, 0.5)
+    upper = np.where(buys, (1 - level) / p_safe, 0.5)  # 1 - inner, without cancelling
+    standard = np.where(inner <= 0.5, special.ndtri(inner), -special.ndtri(upper))
+    with np.errstate(over="ignore"):
+        lognormal = np.exp(mu + sigma * standard)
+    return np.where(buys, lognormal, 0.0).astype(dtype)
+
+
+# ----------------------------------------------------------------------- evaluation
+
+
+def gain_curve(y_true, y_pred):
+    r"""Cumulative gain (Lorenz) curve of values ranked by prediction.
+
+    Customers are sorted by ``y_pred``, highest first; the curve gives, for the top
+    fraction :math:`k/n` of customers, the share of the total true value they hold,
+    :math:`G(k/n) = \sum_{i \le k} y_{(i)} / \sum_i y_i`.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Non-negative true values, shape ``(n,)``, not all zero.
+    y_pred : array_like
+        Predictions (any real scores; only their order matters), shape ``(n,)``.
+
+    Returns
+    -------
+    fraction, gain : tuple of ndarray
+        Both of shape ``(n + 1,)``: :math:`k/n` for :math:`k = 0, \dots, n`, and
+        :math:`G(k/n)`, from 0 to 1.
+
+    Notes
+    -----
+    Defined in :ref:`ltv-evaluation`. Tied predictions carry no order, so within a run
+    of ties the curve is the straight line between the run's ends — the average over
+    every order of the tied customers. A constant prediction gives the diagonal.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> fraction, gain = lossfns.gain_curve([0.0, 3.0, 1.0], [0.1, 0.9, 0.5])
+    >>> gain
+    array([0.  , 0.75, 1.  , 1.  ])
+    >>> lossfns.gain_curve([0.0, 3.0, 1.0], [1.0, 1.0, 1.0])[1]
+    array([0.        , 0.33333333, 0.66666667, 1.        ])
+    """
+    y, s = _validate_pair(y_true, y_pred, nonnegative_total=True)
+    return _gain_curve(y, s)
+
+
+def _gain_curve(y, s):
+    n = y.size
+    order = np.argsort(-s, kind="stable")
+    ranked, scores = y[order], s[order]
+    cumulative = np.concatenate([[0.0], np.cumsum(ranked)])
+    # ends of runs of tied scores; the curve is linear inside each run
+    ends = np.concatenate([[0], np.flatnonzero(scores[1:] != scores[:-1]) + 1, [n]])
+    k = np.arange(n + 1)
+    gain = np.interp(k, ends, cumulative[ends]) / cumulative[-1]
+    return k / n, gain
+
+
+def _gini(y, s):
+    # 2 * (trapezoidal area under the gain curve) - 1, with steps of 1/n
+    _, gain = _gain_curve(y, s)
+    return 2 * (gain.sum() - 0.5) / y.size - 1
+
+
+def normalized_gini(y_true, y_pred):
+    r"""Normalised Gini coefficient of a ranking of customers by predicted value.
+
+    .. math::
+
+        \mathrm{Gini}(s) = 2\int_0^1 G_s(u)\,du - 1, \qquad
+        \text{normalised Gini} = \frac{\mathrm{Gini}(\hat y)}{\mathrm{Gini}(y)},
+
+    where :math:`G_s` is the :func:`gain_curve` of the ranking by :math:`s` (integrated
+    with the trapezoid rule over its :math:`n + 1` points) and :math:`\mathrm{Gini}(y)`
+    is that of the perfect ranking, by the true values themselves.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Non-negative true values, shape ``(n,)``, not all equal.
+    y_pred : array_like
+        Predictions, shape ``(n,)``; only their order matters.
+
+    Returns
+    -------
+    numpy.float64
+        1 for a ranking as good as the perfect one, 0 for a constant prediction (about 0
+        for a random one), −1 for the reversed perfect ranking.
+
+    Notes
+    -----
+    Defined in :ref:`ltv-evaluation`. Ties are averaged over (see :func:`gain_curve`).
+    Equivalently :math:`\mathrm{Gini}(s) = \sum_i y_i (n + 1 - 2\bar r_i) / (n \sum_i y_i)`
+    with :math:`\bar r_i` the average rank of customer :math:`i` by descending :math:`s`.
+    The reference code of Wang et al. sums the gain curve as a right Riemann sum instead of
+    the trapezoid; the two differ by :math:`1/n` before normalisation.
+
+    References
+    ----------
+    X. Wang, T. Liu, J. Miao, "A Deep Probabilistic Model for Customer Lifetime Value
+    Prediction", arXiv:1912.07753, 2019 :cite:p:`wang2019deep`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> y = [0.0, 0.0, 1.0, 5.0, 2.0]
+    >>> float(lossfns.normalized_gini(y, y))
+    1.0
+    >>> float(lossfns.normalized_gini(y, [0.1, 0.2, 0.3, 0.2, 0.4]))
+    0.20833333333333331
+    """
+    y, s = _validate_pair(y_true, y_pred, nonnegative_total=True)
+    best = _gini(y, y)
+    if best == 0:
+        raise ValueError("y_true holds a single value; the perfect ranking has Gini 0")
+    return np.float64(_gini(y, s) / best)
+
+
+class DecileTable(NamedTuple):
+    """Per-bin means returned by :func:`decile_table`."""
+
+    predicted: np.ndarray
+    """Mean prediction in each bin, lowest predictions first."""
+    actual: np.ndarray
+    """Mean true value in each bin."""
+    count: np.ndarray
+    """Number of customers in each bin."""
+
+
+def decile_table(y_true, y_pred, *, n_bins=10):
+    r"""Mean prediction and mean true value per decile of prediction (a calibration table).
+
+    Customers are sorted by ``y_pred`` (lowest first) and cut into ``n_bins`` groups of
+    equal size (sizes differ by at most one); for each group the table gives
+    :math:`\frac1{|B|}\sum_{i\in B}\hat y_i` and :math:`\frac1{|B|}\sum_{i\in B} y_i`.
+    A calibrated model has the two equal in every bin.
+
+    Parameters
+    ----------
+    y_true : array_like
+        True values, shape ``(n,)``.
+    y_pred : array_like
+        Predictions, shape ``(n,)``.
+    n_bins : int
+        Number of groups, 1 to ``n``; 10 for deciles.
+
+    Returns
+    -------
+    DecileTable
+        A named tuple of three arrays of length ``n_bins``: ``predicted``, ``actual``
+        and ``count``.
+
+    Notes
+    -----
+    Defined in :ref:`ltv-evaluation`. The sort is stable, so tied predictions that
+    straddle a cut are split by their position in the input.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> table = lossfns.decile_table([0, 1, 0, 4, 2, 9], [0.2, 0.5, 0.1, 3.0, 2.0, 8.0], n_bins=3)
+    >>> table.predicted, table.actual, table.count
+    (array([0.15, 1.25, 5.5 ]), array([0. , 1.5, 6.5]), array([2, 2, 2]))
+    """
+    y, s = _validate_pair(y_true, y_pred, nonnegative_total=False)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
+        raise TypeError(f"n_bins must be an integer, got {n_bins!r}")
+    if not 1 <= n_bins <= y.size:
+        raise ValueError(f"n_bins must lie in [1, {y.size}] (the number of samples), got {n_bins}")
+    order = np.argsort(s, kind="stable")
+    groups = np.array_split(order, int(n_bins))
+    return DecileTable(
+        predicted=np.array([s[g].mean() for g in groups]),
+        actual=np.array([y[g].mean() for g in groups]),
+        count=np.array([g.size for g in groups]),
+    )
