@@ -11,16 +11,18 @@ JS_READY := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 HTML := _build/html
 # Notebook outputs are cached by code cells only, so the cache is dropped whenever the
-# library, the build extensions or the pinned packages change: the book never shows outputs of older code.
-SOURCE_HASH = $(shell cat lossfns/*.py _ext/*.py requirements.lock | sha256sum | cut -c1-16)
+# library, the build extensions, the pinned packages or the stored benchmarks change:
+# the book never shows outputs of older code.
+SOURCE_HASH = $(shell cat lossfns/*.py _ext/*.py requirements.lock bench/results.json | sha256sum | cut -c1-16)
 
-.PHONY: help book serve test lab lock clean
+.PHONY: help book serve test lab lock clean bench
 
 help:
 	@echo "make book   build the static site into $(HTML)"
 	@echo "make serve  serve the built site on http://127.0.0.1:8000"
 	@echo "make test   library, notebook, build and browser tests"
 	@echo "make lab    JupyterLab on the project's environment"
+	@echo "make bench  speed and accuracy benchmarks: rewrites bench/results.json"
 	@echo "make lock   re-resolve requirements.in into requirements.lock"
 
 $(PY_READY): requirements.lock pyproject.toml
@@ -50,6 +52,12 @@ serve: book
 
 test: $(PY_READY) $(JS_READY) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Timing is noisy, so it is not part of `make test` (which runs the accuracy check and a
+# smoke run); the Benchmarks appendix page draws what this writes.
+bench: $(PY_READY)
+	$(BIN)/python bench/speed.py --json bench/results.json
+	$(BIN)/python bench/accuracy.py --json bench/results.json
 
 lab: $(PY_READY)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 chapters

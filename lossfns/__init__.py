@@ -27,6 +27,22 @@ from .information import (
     mutual_information,
     self_information,
 )
+from .regression import (
+    bucket_centers,
+    bucket_expectation,
+    bucketize,
+    equal_frequency_edges,
+    gaussian_soft_labels,
+    huber,
+    log_cosh,
+    mae,
+    mape,
+    mse,
+    pinball,
+    smape,
+    watch_time_logistic,
+    watch_time_predict,
+)
 from .ranking import bpr, contrastive, pairwise_hinge, pairwise_logistic, triplet
 from .ltv import (
     DecileTable,
@@ -60,6 +76,21 @@ __all__ = [
     "js_divergence",
     "conditional_entropy",
     "mutual_information",
+    # regression
+    "mse",
+    "mae",
+    "huber",
+    "mape",
+    "smape",
+    "pinball",
+    "log_cosh",
+    "equal_frequency_edges",
+    "bucketize",
+    "bucket_centers",
+    "gaussian_soft_labels",
+    "bucket_expectation",
+    "watch_time_logistic",
+    "watch_time_predict",
     # ranking and metric learning
     "pairwise_hinge",
     "bpr",

@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "REDUCTIONS",
+    "BLOCK_SIZE",
     "Loss",
     "ElementwiseLoss",
     "Terms",
@@ -44,6 +45,11 @@ __all__ = [
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
+
+BLOCK_SIZE = 1 << 13
+"""Entries per array in one block of a row-wise evaluation (:class:`Terms`): 8192 float64
+values, 64 KiB, so that a formula's dozen temporaries fit in a 2 MiB L2 cache and stay
+below the size from which the C allocator maps fresh pages for every array."""
 
 Formula = Callable[..., tuple[Any, Any, Any]]
 
@@ -272,6 +278,13 @@ class Terms:
         As passed by the user; validated here.
     dtype : numpy dtype
         The computation's dtype (see :func:`float_dtype`).
+    rowwise : bool
+        Whether ``formula`` treats the rows of its arrays (their entries along axis 0)
+        independently, with ``value``, ``grad`` and ``hess`` laid out by the same rows.
+        Such a formula is evaluated on blocks of about :data:`BLOCK_SIZE` entries, so
+        that its temporaries stay in the processor's cache and a reduced value never
+        holds one value per sample in memory; the results equal those of one call up to
+        the order of the summation.
     mean_weights : ndarray, optional
         Per-sample weights, of ``sample_shape``, with which the samples count in the
         denominator of ``"mean"`` besides ``sample_weight`` — for a formula that weights its
@@ -291,18 +304,21 @@ class Terms:
         reduction: Any,
         dtype: np.dtype,
         mean_weights: np.ndarray | None = None,
+        rowwise: bool = False,
         **hyper: Any,
     ) -> None:
         self.formula = formula
         self.arrays = arrays
         self.hyper = hyper
+        self.rowwise = rowwise
         self.reduction = _check_reduction(reduction)
         self.weight = _check_sample_weight(sample_weight, sample_shape, dtype)
         self.dtype = dtype
         n_samples = int(np.prod(sample_shape))
         if mean_weights is not None:
-            w = self._weights_for(mean_weights.ndim)
-            self.total_weight = np.sum(mean_weights if w is None else mean_weights * w, dtype=dtype)
+            w = self._weights_for(self.weight, mean_weights.ndim)
+            weighted = mean_weights if w is None else mean_weights * w
+            self.total_weight = np.sum(weighted, dtype=dtype)
             problem = "sample_weight times the loss's own per-sample weights sum to zero"
         elif self.weight is None:
             self.total_weight = dtype.type(n_samples)
@@ -314,38 +330,100 @@ class Terms:
 
     def evaluate(self, value: bool = True, grad: bool = False, hess: bool = False):
         """Reduced value, gradient and Hessian diagonal (``None`` where not asked)."""
+        if self.rowwise:
+            return self._evaluate_blocks(value, grad, hess)
         v, g, h = self.formula(*self.arrays, value=value, grad=grad, hess=hess, **self.hyper)
         return (
-            None if v is None else self._reduce(v),
-            None if g is None else self._scale(g),
-            None if h is None else self._scale(h),
+            None if v is None else self._finish(self._reduce(v, self.weight)),
+            None if g is None else self._scale(g, self.weight),
+            None if h is None else self._scale(h, self.weight),
         )
 
-    def _weights_for(self, ndim: int) -> np.ndarray | None:
-        if self.weight is None:
-            return None
-        return self.weight.reshape(self.weight.shape + (1,) * (ndim - self.weight.ndim))
+    def _evaluate_blocks(self, value: bool, grad: bool, hess: bool):
+        # A row-wise formula sees blocks of rows (a scalar input is one row), so its
+        # temporaries stay in cache and it may work in place with out= arguments; the
+        # derivatives are weighted and scaled in cache and copied once into the result.
+        arrays = [np.atleast_1d(a) for a in self.arrays]
+        weight = self.weight
+        n_rows = len(arrays[0])
+        block = max(1, BLOCK_SIZE // max(a[:1].size for a in arrays))
+        starts = range(0, n_rows, block)
+        sums, results = [], [None, None, None]
+        for start in starts:
+            rows = slice(start, start + block)
+            w = weight if weight is None or weight.ndim == 0 else weight[rows]
+            v, g, h = self.formula(
+                *(a[rows] for a in arrays), value=value, grad=grad, hess=hess, **self.hyper
+            )
+            if v is not None:
+                sums.append(self._reduce(v, w))
+            for k, d in ((1, g), (2, h)):
+                if d is not None:
+                    d = self._scale(d, w)
+                    if len(starts) == 1:
+                        results[k] = d
+                        continue
+                    if results[k] is None:
+                        results[k] = _empty_like_rows(d, n_rows)
+                    _copy_rows(results[k], d, rows)
+        if value:
+            if self.reduction == "none":
+                results[0] = sums[0] if len(sums) == 1 else np.concatenate(sums)
+            else:
+                total = sums[0] if len(sums) == 1 else np.sum(sums, dtype=self.dtype)
+                results[0] = self._finish(total)
+        if self.arrays[0].ndim == 0:  # back to scalars
+            results = [_first(r) for r in results]
+        return tuple(results)
 
-    def _reduce(self, values: np.ndarray):
-        w = self._weights_for(values.ndim)
+    def _weights_for(self, weight: np.ndarray | None, ndim: int) -> np.ndarray | None:
+        if weight is None:
+            return None
+        return weight.reshape(weight.shape + (1,) * (ndim - weight.ndim))
+
+    def _reduce(self, values: np.ndarray, weight: np.ndarray | None):
+        """Weighted values (``"none"``) or their sum (``"mean"`` and ``"sum"``)."""
+        w = self._weights_for(weight, values.ndim)
         if w is not None:
             values = values * w
         if self.reduction == "none":
             return values
-        total = np.sum(values, dtype=self.dtype)
-        if self.reduction == "sum":
-            return total
-        return total / self.total_weight
+        return np.sum(values, dtype=self.dtype)
 
-    def _scale(self, derivative):
+    def _finish(self, reduced):
+        return reduced / self.total_weight if self.reduction == "mean" else reduced
+
+    def _scale(self, derivative, weight: np.ndarray | None):
         if isinstance(derivative, tuple):
-            return tuple(self._scale(d) for d in derivative)
-        w = self._weights_for(derivative.ndim)
+            return tuple(self._scale(d, weight) for d in derivative)
+        w = self._weights_for(weight, derivative.ndim)
         if w is not None:
             derivative *= w
         if self.reduction == "mean":
             derivative /= self.total_weight
         return derivative
+
+
+def _empty_like_rows(d, n_rows: int):
+    """Uninitialised arrays like the block result ``d`` (a tuple for several), ``n_rows`` long."""
+    if isinstance(d, tuple):
+        return tuple(_empty_like_rows(x, n_rows) for x in d)
+    return np.empty((n_rows,) + d.shape[1:], d.dtype)
+
+
+def _first(r):
+    """The one entry of each (1,)-shaped result of a scalar evaluation, as a NumPy scalar."""
+    if r is None or np.ndim(r) == 0:
+        return r
+    return tuple(_first(x) for x in r) if isinstance(r, tuple) else r[0]
+
+
+def _copy_rows(result, d, rows: slice) -> None:
+    if isinstance(d, tuple):
+        for r, x in zip(result, d):
+            r[rows] = x
+    else:
+        result[rows] = d
 
 
 class _Differentiable:

@@ -18,6 +18,7 @@ from ._core import (
     loss,
     real_array,
 )
+from .ranking import _pairwise_logistic_formula
 
 __all__ = [
     "binary_cross_entropy",
@@ -33,27 +34,49 @@ __all__ = [
 
 
 def _bce_with_logits_formula(y, z, *, pos_weight, value, grad, hess):
-    # With e = exp(-|z|): softplus(±z) = max(±z, 0) + log1p(e), sigmoid(±z) from e and
-    # 1/(1+e) -- one exp serves value, gradient and Hessian. Each term is a sum of
-    # non-negative parts, so no cancellation when y is 0 or 1.
-    e = np.exp(-np.abs(z))
-    positive = z >= 0
-    wy = y if pos_weight is None else pos_weight * y
+    # The loss is c1 softplus(-z) + c0 softplus(z) with c1 = w y and c0 = 1 - y. With
+    # s = exp(min(z, 0)) and t = exp(-max(z, 0)) (one of them is 1) and e = s t =
+    # exp(-|z|) <= 1:  softplus(z) = max(z, 0) + log1p(e),  softplus(-z) = -min(z, 0) +
+    # log1p(e),  sigmoid(z) = s / (1 + e)  and  sigmoid(-z) = t / (1 + e). So
+    #   loss = (c0 + c1) log1p(e) + c0 max(z, 0) - c1 min(z, 0),
+    #   grad = (c0 s - c1 t) / (1 + e),    hess = (c0 + c1) e / (1 + e)^2:
+    # the value is a sum of non-negative terms, and nothing overflows or cancels when a
+    # label is 0 or 1. Two exponentials, no masks, and intermediates are reused in
+    # place (out=), which needs arrays: a scalar is evaluated as a one-entry array.
+    if np.ndim(z) == 0:
+        parts = _bce_with_logits_formula(
+            np.reshape(y, 1), np.reshape(z, 1), pos_weight=pos_weight,
+            value=value, grad=grad, hess=hess,
+        )
+        return tuple(None if part is None else part[0] for part in parts)
+    c0 = 1 - y
+    c1 = y if pos_weight is None else pos_weight * y
+    high = np.maximum(z, 0)
+    low = np.subtract(z, high)  # min(z, 0), exactly
+    s = np.exp(low)
+    t = np.negative(high)
+    np.exp(t, out=t)
+    e = s * t
     out = [None, None, None]
     if value:
-        log1p_e = np.log1p(e)
-        softplus_pos = np.maximum(z, 0) + log1p_e  # -log(1 - sigmoid(z))
-        softplus_neg = np.maximum(-z, 0) + log1p_e  # -log sigmoid(z)
-        out[0] = wy * softplus_neg + (1 - y) * softplus_pos
+        loss = np.log1p(e)
+        if pos_weight is not None:
+            loss *= c0 + c1
+        loss += np.multiply(c0, high, out=high)
+        loss -= np.multiply(c1, low, out=low)
+        out[0] = loss
     if grad or hess:
-        inv = 1 / (1 + e)
-        sigma = np.where(positive, inv, e * inv)  # sigmoid(z)
-        sigma_neg = np.where(positive, e * inv, inv)  # sigmoid(-z) = 1 - sigmoid(z)
+        one_plus_e = np.add(e, 1, out=None if hess else e)
         if grad:
-            out[1] = (1 - y) * sigma - wy * sigma_neg
+            g = np.multiply(c0, s, out=s)
+            g -= np.multiply(c1, t, out=t)
+            out[1] = np.divide(g, one_plus_e, out=g)
         if hess:
-            curvature = sigma * sigma_neg
-            out[2] = curvature if pos_weight is None else (1 - y + pos_weight * y) * curvature
+            curvature = np.divide(e, one_plus_e, out=e)
+            curvature /= one_plus_e
+            if pos_weight is not None:
+                curvature *= c0 + c1
+            out[2] = curvature
     return tuple(out)
 
 
@@ -102,7 +125,8 @@ def binary_cross_entropy_with_logits(
 
     References
     ----------
-    .. [1] PyTorch, ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    - PyTorch, ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    - Goodfellow, Bengio, Courville, *Deep Learning*, MIT Press, 2016, section 6.2.2.2.
 
     Examples
     --------
@@ -135,6 +159,7 @@ def binary_cross_entropy_with_logits(
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
         pos_weight=pos_weight,
     )
 
@@ -143,10 +168,38 @@ def binary_cross_entropy_with_logits(
 
 
 def _bce_prob_formula(y, p, *, value, grad, hess):
-    # xlogy / xlog1py give 0 * log 0 = 0 and log(1 - p) without forming 1 - p, so the
-    # value is exact for p down to the smallest subnormal; p = 0 with y > 0 is +inf.
+    # y log p and (1 - y) log1p(-p) (log(1 - p) without forming 1 - p), so the value is
+    # exact for p down to the smallest subnormal. Only p = 0 or p = 1 makes a term
+    # 0 * log 0, which is 0: such arrays take the masked evaluation below; p = 0 with
+    # y > 0 is +inf. Intermediates are reused in place (out=).
+    if np.ndim(p) == 0 or p.min() == 0 or p.max() == 1:
+        return _bce_prob_formula_at_the_ends(y, p, value=value, grad=grad, hess=hess)
     out = [None, None, None]
     q = 1 - y  # exact for y in [0, 1] when y >= 1/2; else the weight of log(1 - p)
+    if value:
+        loss = np.log(p)
+        loss *= y
+        log_q = np.log1p(np.negative(p))
+        loss += np.multiply(log_q, q, out=log_q)
+        out[0] = np.negative(loss, out=loss)
+    if grad or hess:
+        one_minus_p = 1 - p
+        with np.errstate(over="ignore"):  # y / p is +inf for a subnormal p
+            pos = np.divide(y, p)  # y / p
+            neg = np.divide(q, one_minus_p)  # (1 - y) / (1 - p)
+            if hess:
+                h = np.divide(pos, p)
+                h += np.divide(neg, one_minus_p, out=one_minus_p)
+                out[2] = h
+        if grad:
+            out[1] = np.subtract(neg, pos, out=neg)
+    return tuple(out)
+
+
+def _bce_prob_formula_at_the_ends(y, p, *, value, grad, hess):
+    # xlogy / xlog1py and masked divisions take 0 * log 0 = 0 and 0 / 0 = 0.
+    out = [None, None, None]
+    q = 1 - y
     with np.errstate(divide="ignore", over="ignore"):
         if value:
             out[0] = -special.xlogy(y, p) - special.xlog1py(q, -p)
@@ -224,6 +277,7 @@ def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
     )
 
 
@@ -243,13 +297,14 @@ def _softmax_parts(z):
     top = np.argmax(z, axis=1)
     rows = np.arange(z.shape[0])
     gap = z[rows, top][:, None] - z
+    e = np.negative(gap)
     with np.errstate(under="ignore"):
-        e = np.exp(-gap)
-    others = e.copy()
-    others[rows, top] = 0
-    rest = others.sum(axis=1)
-    p = e / (1 + rest)[:, None]
-    w = 1 - p
+        np.exp(e, out=e)
+    e[rows, top] = 0  # for the sum of the others; then back to exp(0) = 1
+    rest = np.einsum("ij->i", e)  # row sums (faster than sum(axis=1) for short rows)
+    e[rows, top] = 1
+    p = np.divide(e, (1 + rest)[:, None], out=e)
+    w = np.subtract(1, p)
     w[rows, top] = rest / (1 + rest)
     return gap, rest, p, w
 
@@ -259,12 +314,15 @@ def _softmax_ce_formula(u, z, *, value, grad, hess):
     # U logsumexp(z) - sum u z = sum_c u_c gap_c + U log1p(rest), U = sum_c u_c, and
     # its gradient U p - u = p (U - u) - u (1 - p): exact for a confident correct row.
     gap, rest, p, w = _softmax_parts(z)
-    total = u.sum(axis=1)
+    total = np.einsum("ij->i", u)
     out = [None, None, None]
     if value:
-        out[0] = (u * gap).sum(axis=1) + total * np.log1p(rest)
+        out[0] = np.einsum("ij,ij->i", u, gap) + total * np.log1p(rest)
     if grad:
-        out[1] = p * (total[:, None] - u) - u * w
+        g = np.subtract(total[:, None], u)
+        g *= p
+        g -= np.multiply(u, w, out=w)
+        out[1] = g
     return tuple(out)
 
 
@@ -317,6 +375,7 @@ def _class_weighted_terms(formula, u, z, index, class_weight, sample_weight, red
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
         mean_weights=None if class_weight is None or index is None else class_weight[index],
         **hyper,
     )
@@ -471,6 +530,7 @@ def multi_positive_softmax_cross_entropy(y_true, logits, *, sample_weight=None, 
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
     )
 
 
@@ -486,9 +546,14 @@ def _plus_minus_labels(y_true, scores, dtype):
 
 
 def _logistic_formula(y, f, *, value, grad, hess):
-    # log(1 + exp(-y f)) is binary cross-entropy with logits at the label (y + 1) / 2:
-    # the same stable computation serves both.
-    return _bce_with_logits_formula((y + 1) / 2, f, pos_weight=None, value=value, grad=grad, hess=hess)
+    # log(1 + exp(-y f)) = softplus(-m) of the margin m = y f (exact for y = +-1): the
+    # pairwise logistic loss of the gap m, computed by its stable formula; d/df = y d/dm
+    # and d2/df2 = d2/dm2. (It is also binary cross-entropy with logits at the label
+    # (y + 1) / 2, as the chapter proves.)
+    v, g, h = _pairwise_logistic_formula(y * f, 0, value=value, grad=grad, hess=hess)
+    if g is not None:
+        g = np.multiply(g[0], y, out=g[0])
+    return v, g, None if h is None else h[0]
 
 
 @elementwise_loss
@@ -538,7 +603,7 @@ def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
     y, f = _plus_minus_labels(y_true, scores, dtype)
     return Terms(
         _logistic_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype,
+        reduction=reduction, dtype=dtype, rowwise=True,
     )
 
 
@@ -608,7 +673,8 @@ def hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     y, f = _plus_minus_labels(y_true, scores, dtype)
     return Terms(
         _hinge_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype, margin=dtype.type(_margin(margin)), squared=False,
+        reduction=reduction, dtype=dtype, rowwise=True, margin=dtype.type(_margin(margin)),
+        squared=False,
     )
 
 
@@ -661,7 +727,8 @@ def squared_hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="
     y, f = _plus_minus_labels(y_true, scores, dtype)
     return Terms(
         _hinge_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype, margin=dtype.type(_margin(margin)), squared=True,
+        reduction=reduction, dtype=dtype, rowwise=True, margin=dtype.type(_margin(margin)),
+        squared=True,
     )
 
 
@@ -675,22 +742,45 @@ def _focal_formula(y, z, *, gamma, alpha, value, grad, hess):
     #                  f1'' = p q^g (q (2g + 1) + g s (g p - q)),
     #   negative part  f0 = f1 at -z (swap p <-> q, s <-> r), f0' = -f1'(-z), f0'' = f1''(-z);
     # the loss is  a1 y f1 + a0 (1 - y) f0  with a1 = alpha, a0 = 1 - alpha (1 if None).
-    e = np.exp(-np.abs(z))
-    positive = z >= 0
-    inv = 1 / (1 + e)
-    p = np.where(positive, inv, e * inv)
-    q = np.where(positive, e * inv, inv)
-    log1p_e = np.log1p(e)
-    s = np.maximum(-z, 0) + log1p_e
-    r = np.maximum(z, 0) + log1p_e
+    # As in binary cross-entropy, exp(min(z, 0)) and exp(-max(z, 0)) (one of them is 1,
+    # their product is e) give p and q without masks. The row-wise evaluation hands
+    # this formula blocks (never scalars), so buffers are reused in place (out=).
+    high = np.maximum(z, 0)
+    low = np.subtract(z, high)  # min(z, 0), exactly
+    below = np.exp(low)
+    above = np.negative(high)
+    np.exp(above, out=above)
+    e = below * above
+    work = np.add(e, 1)
+    np.reciprocal(work, out=work)  # 1 / (1 + e)
+    p = np.multiply(below, work, out=below)
+    q = np.multiply(above, work, out=above)
+    log1p_e = np.log1p(e, out=e)
+    s = np.subtract(log1p_e, low, out=low)  # -log p
+    r = np.add(log1p_e, high, out=high)  # -log q
+    scratch = log1p_e  # free from here on, as is work
     w1 = y if alpha is None else alpha * y
     w0 = (1 - y) if alpha is None else (1 - alpha) * (1 - y)
     qg, pg = q**gamma, p**gamma
     out = [None, None, None]
     if value:
-        out[0] = w1 * qg * s + w0 * pg * r
+        loss = w1 * qg
+        loss *= s
+        loss += np.multiply(np.multiply(w0, pg, out=work), r, out=work)
+        out[0] = loss
     if grad:
-        out[1] = w0 * pg * (p + gamma * q * r) - w1 * qg * (q + gamma * p * s)
+        # w0 pg (p + g q r) - w1 qg (q + g p s)
+        g = np.multiply(q, r, out=work)
+        g *= gamma
+        g += p
+        g *= pg
+        g *= w0
+        part = np.multiply(p, s, out=scratch)
+        part *= gamma
+        part += q
+        part *= qg
+        part *= w1
+        out[1] = np.subtract(g, part, out=g)
     if hess:
         h1 = p * qg * (q * (2 * gamma + 1) + gamma * s * (gamma * p - q))
         h0 = q * pg * (p * (2 * gamma + 1) + gamma * r * (gamma * q - p))
@@ -771,7 +861,7 @@ def focal_loss(y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, red
     gamma, alpha = _focal_hyper(gamma, alpha, dtype)
     return Terms(
         _focal_formula, (y, z), sample_shape=z.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype, gamma=gamma, alpha=alpha,
+        reduction=reduction, dtype=dtype, rowwise=True, gamma=gamma, alpha=alpha,
     )
 
 
@@ -858,5 +948,5 @@ def softmax_focal_loss(
         target = target * _class_vector(alpha, "alpha", z.shape[1], dtype, high=1)
     return Terms(
         _softmax_focal_formula, (target, z), sample_shape=z.shape[:1],
-        sample_weight=sample_weight, reduction=reduction, dtype=dtype, gamma=gamma,
+        sample_weight=sample_weight, reduction=reduction, dtype=dtype, rowwise=True, gamma=gamma,
     )

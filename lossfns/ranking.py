@@ -59,24 +59,20 @@ def _row_norms(r):
     return norms
 
 
-def _unit_rows(r, norms):
-    """``r / ||r||`` row by row, and 0 for a zero row (a subgradient of the norm at 0)."""
-    safe = np.where(norms > 0, norms, 1)
-    return np.where((norms > 0)[:, None], r / safe[:, None], 0)
-
-
 # ------------------------------------------------------------- pairwise hinge
 
 
 def _pairwise_hinge_formula(pos, neg, *, margin, value, grad, hess):
-    slack = margin - (pos - neg)
+    # The row-wise evaluation hands this formula blocks (never scalars): buffers are
+    # reused in place (out=).
+    slack = np.subtract(neg, pos)
+    slack += margin  # margin - (pos - neg)
     out = [None, None, None]
     if value:
         out[0] = np.maximum(slack, 0)
     if grad:
-        active = slack > 0  # 0 at the kink slack = 0
-        one, zero = pos.dtype.type(1), pos.dtype.type(0)
-        out[1] = (np.where(active, -one, zero), np.where(active, one, zero))
+        d_neg = np.greater(slack, 0).astype(pos.dtype)  # 1, or 0 at and past the kink
+        out[1] = (np.subtract(0, d_neg, out=slack), d_neg)
     if hess:
         out[2] = (np.zeros_like(pos), np.zeros_like(neg))
     return tuple(out)
@@ -140,6 +136,7 @@ def pairwise_hinge(pos_scores, neg_scores, *, margin=1.0, sample_weight=None, re
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
         margin=dtype.type(_margin(margin)),
     )
 
@@ -148,21 +145,29 @@ def pairwise_hinge(pos_scores, neg_scores, *, margin=1.0, sample_weight=None, re
 
 
 def _pairwise_logistic_formula(pos, neg, *, value, grad, hess):
-    # softplus(-g) = max(-g, 0) + log1p(e) with e = exp(-|g|) <= 1: one exponential
-    # serves the value, sigma(-g) and sigma(g); nothing overflows and nothing cancels.
-    gap = pos - neg
-    e = np.exp(-np.abs(gap))
+    # softplus(-g) = -min(g, 0) + log1p(e) with e = exp(-|g|) <= 1, formed without masks
+    # as exp(min(g, 0)) exp(-max(g, 0)) (one factor is 1), and sigma(-g) = exp(-max(g,
+    # 0)) / (1 + e): nothing overflows and nothing cancels. The row-wise evaluation
+    # hands this formula blocks (never scalars), so buffers are reused in place (out=).
+    gap = np.subtract(pos, neg)
+    above = np.maximum(gap, 0)
+    low = np.subtract(gap, above, out=gap)  # min(g, 0), exactly
+    e = np.exp(low)
+    np.negative(above, out=above)
+    np.exp(above, out=above)  # exp(-max(g, 0))
+    e *= above
     out = [None, None, None]
     if value:
-        out[0] = np.maximum(-gap, 0) + np.log1p(e)
+        loss = np.log1p(e)
+        out[0] = np.subtract(loss, low, out=loss)
     if grad or hess:
-        inv = 1 / (1 + e)
-        ahead = gap >= 0
-        sigma_neg = np.where(ahead, e * inv, inv)  # sigma(-g) = 1 - sigma(g)
+        one_plus_e = np.add(e, 1, out=low)
         if grad:
-            out[1] = (-sigma_neg, sigma_neg.copy())
+            sigma_neg = np.divide(above, one_plus_e)  # sigma(-g)
+            out[1] = (np.negative(sigma_neg), sigma_neg)
         if hess:
-            curvature = sigma_neg * np.where(ahead, inv, e * inv)  # sigma(-g) sigma(g)
+            curvature = np.divide(e, one_plus_e, out=e)
+            curvature /= one_plus_e  # sigma(g) sigma(-g) = e / (1 + e)^2
             out[2] = (curvature, curvature.copy())
     return tuple(out)
 
@@ -232,6 +237,7 @@ def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
     )
 
 
@@ -290,6 +296,7 @@ def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
     )
 
 
@@ -374,6 +381,7 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
         margin=dtype.type(_margin(margin)),
     )
 
@@ -393,17 +401,19 @@ def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
     if value:
         out[0] = np.maximum(slack, 0)
     if grad:
-        active = (slack > 0)[:, None]  # 0 at the kink slack = 0
-        if squared:
-            toward_pos, toward_neg = 2 * to_pos, 2 * to_neg
-        else:
-            toward_pos, toward_neg = _unit_rows(to_pos, d_pos), _unit_rows(to_neg, d_neg)
-        zero = a.dtype.type(0)
-        out[1] = (
-            np.where(active, toward_pos - toward_neg, zero),
-            np.where(active, -toward_pos, zero),
-            np.where(active, toward_neg, zero),
-        )
+        # The unit vectors (a - p) / |a - p| and (a - n) / |a - n| (0 for a zero
+        # distance, where the difference is 0), or 2 (a - p) and 2 (a - n) when squared,
+        # formed in place; rows where the loss is not active (and at the kink slack = 0)
+        # get 0.
+        inactive = ~(slack > 0)
+        for difference, distance in ((to_pos, d_pos), (to_neg, d_neg)):
+            if squared:
+                difference *= 2
+            else:
+                difference /= np.where(distance > 0, distance, 1)[:, None]
+            difference[inactive] = 0
+        toward_pos, toward_neg = to_pos, to_neg
+        out[1] = (toward_pos - toward_neg, np.negative(toward_pos), toward_neg)
     return tuple(out)
 
 
@@ -485,6 +495,7 @@ def triplet(
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
         margin=dtype.type(_margin(margin)),
         squared=bool(squared),
     )

@@ -1,0 +1,903 @@
+"""Regression losses (Part III of the book): squared, absolute, Huber, percentage, quantile
+and log-cosh errors; regression as classification over buckets; and the weighted logistic
+regression that predicts expected watch time.
+
+Every pointwise loss here takes ``(y_true, y_pred)`` and is elementwise, so it has
+``.grad`` and ``.hess`` with respect to ``y_pred``. Where a loss has a kink (MAE and the
+pinball loss at a zero residual, SMAPE at a zero residual or a zero prediction), the
+derivative taken there is 0.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy import special
+
+from ._core import (
+    Terms,
+    check_same_shape,
+    check_scalar,
+    check_values_in,
+    elementwise_loss,
+    float_dtype,
+    real_array,
+)
+from .classification import _bce_with_logits_formula
+
+__all__ = [
+    "mse",
+    "mae",
+    "huber",
+    "mape",
+    "smape",
+    "pinball",
+    "log_cosh",
+    "equal_frequency_edges",
+    "bucketize",
+    "bucket_centers",
+    "gaussian_soft_labels",
+    "bucket_expectation",
+    "watch_time_logistic",
+    "watch_time_predict",
+]
+
+_LOG2 = float(np.log(2.0))
+
+
+# ---------------------------------------------------------------------- validation
+
+
+def _pair(y_true, y_pred, sample_weight):
+    dtype = float_dtype(y_true, y_pred, sample_weight)
+    y = real_array(y_true, "y_true", dtype)
+    p = real_array(y_pred, "y_pred", dtype)
+    check_same_shape(y_true=y, y_pred=p)
+    return y, p, dtype
+
+
+def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
+    return Terms(
+        formula,
+        (y, p),
+        sample_shape=p.shape,
+        sample_weight=sample_weight,
+        reduction=reduction,
+        dtype=dtype,
+        **hyper,
+    )
+
+
+# ------------------------------------------------------------------ squared, absolute
+
+
+def _mse_formula(y, p, *, value, grad, hess):
+    r = p - y
+    return (
+        r * r if value else None,
+        2 * r if grad else None,
+        np.full_like(p, 2) if hess else None,
+    )
+
+
+@elementwise_loss
+def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+    r"""Squared error of predictions.
+
+    .. math::
+
+        \ell(y, \hat y) = (y - \hat y)^2 .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, any shape.
+    y_pred : array_like
+        Predictions :math:`\hat y`, same shape as ``y_true``.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean :math:`\sum w_i\ell_i / \sum w_i`; ``"none"``
+        returns the weighted terms, of the shape of ``y_pred``.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    The negative log-likelihood of Gaussian noise, up to scale and a constant; its best
+    constant prediction is the mean (see :ref:`regression-mle`). ``grad`` is
+    :math:`2(\hat y - y)`, ``hess`` is 2.
+
+    References
+    ----------
+    - PyTorch, ``torch.nn.functional.mse_loss``; scikit-learn,
+      ``sklearn.metrics.mean_squared_error``.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> float(lossfns.mse([1.0, 2.0, 3.0], [1.5, 2.0, 1.0]))
+    1.4166666666666667
+    >>> lossfns.mse.grad([1.0, 2.0], [1.5, 2.0], reduction="sum")
+    array([1., 0.])
+    """
+    y, p, dtype = _pair(y_true, y_pred, sample_weight)
+    return _terms(_mse_formula, y, p, dtype, sample_weight, reduction)
+
+
+def _mae_formula(y, p, *, value, grad, hess):
+    r = p - y
+    return (
+        np.abs(r) if value else None,
+        np.sign(r) if grad else None,  # 0 at the kink r = 0
+        np.zeros_like(p) if hess else None,
+    )
+
+
+@elementwise_loss
+def mae(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+    r"""Absolute error of predictions.
+
+    .. math::
+
+        \ell(y, \hat y) = |y - \hat y| .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, any shape.
+    y_pred : array_like
+        Predictions :math:`\hat y`, same shape as ``y_true``.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean; ``"none"`` returns the weighted terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    The negative log-likelihood of Laplace noise, up to scale and a constant; its best
+    constant prediction is a median (see :ref:`regression-mle` and
+    :ref:`regression-mean-median`). ``grad`` is :math:`\operatorname{sign}(\hat y - y)`,
+    **0 at the kink** :math:`\hat y = y`; ``hess`` is 0.
+
+    References
+    ----------
+    - PyTorch, ``torch.nn.functional.l1_loss``; scikit-learn,
+      ``sklearn.metrics.mean_absolute_error``.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> float(lossfns.mae([1.0, 2.0, 3.0], [1.5, 2.0, 1.0]))
+    0.8333333333333334
+    >>> lossfns.mae.grad([1.0, 2.0, 3.0], [1.5, 2.0, 1.0], reduction="sum")
+    array([ 1.,  0., -1.])
+    """
+    y, p, dtype = _pair(y_true, y_pred, sample_weight)
+    return _terms(_mae_formula, y, p, dtype, sample_weight, reduction)
+
+
+def _huber_formula(y, p, *, delta, value, grad, hess):
+    r = p - y
+    a = np.abs(r)
+    inner = a <= delta
+    out = [None, None, None]
+    if value:
+        out[0] = np.where(inner, 0.5 * r * r, delta * (a - 0.5 * delta))
+    if grad:
+        out[1] = np.clip(r, -delta, delta)
+    if hess:
+        out[2] = (a < delta).astype(p.dtype)  # the curvature jumps at |r| = delta: 0 there
+    return tuple(out)
+
+
+@elementwise_loss
+def huber(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction="mean"):
+    r"""Huber loss: quadratic for small residuals, linear for large ones.
+
+    .. math::
+
+        \ell(y, \hat y) = \begin{cases}
+            \tfrac12 r^2, & |r| \le \delta, \\
+            \delta\,\bigl(|r| - \tfrac12\delta\bigr), & |r| > \delta,
+        \end{cases} \qquad r = \hat y - y .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, any shape.
+    y_pred : array_like
+        Predictions :math:`\hat y`, same shape as ``y_true``.
+    delta : float
+        :math:`\delta > 0`, where the quadratic part meets the linear part.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean; ``"none"`` returns the weighted terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    Value and gradient are continuous at :math:`|r| = \delta` (see
+    :ref:`huber-loss`). ``grad`` is :math:`\operatorname{clip}(r, -\delta, \delta)`:
+    its size never exceeds :math:`\delta`, which bounds the influence of one outlier.
+    ``hess`` is 1 for :math:`|r| < \delta` and 0 for :math:`|r| \ge \delta` (the second
+    derivative jumps at :math:`\pm\delta`, where the library takes **0**). PyTorch's
+    ``smooth_l1_loss`` with ``beta`` is this loss with :math:`\delta = \beta`, divided by
+    :math:`\beta`.
+
+    References
+    ----------
+    - P. J. Huber, "Robust estimation of a location parameter", 1964
+      :cite:p:`huber1964robust`.
+    - PyTorch, ``torch.nn.functional.huber_loss``.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.huber([0.0, 0.0], [0.5, 3.0], delta=1.0, reduction="none")
+    array([0.125, 2.5  ])
+    >>> lossfns.huber.grad([0.0, 0.0], [0.5, 3.0], delta=1.0, reduction="none")
+    array([0.5, 1. ])
+    """
+    y, p, dtype = _pair(y_true, y_pred, sample_weight)
+    delta = dtype.type(check_scalar(delta, "delta", low=0, low_inclusive=False))
+    return _terms(_huber_formula, y, p, dtype, sample_weight, reduction, delta=delta)
+
+
+# -------------------------------------------------------------------- percentage errors
+
+
+def _mape_formula(y, p, *, value, grad, hess):
+    r = p - y
+    scale = 100 / np.abs(y)
+    return (
+        np.abs(r) * scale if value else None,
+        np.sign(r) * scale if grad else None,  # 0 at the kink p = y
+        np.zeros_like(p) if hess else None,
+    )
+
+
+@elementwise_loss
+def mape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+    r"""Absolute percentage error, in percent.
+
+    .. math::
+
+        \ell(y, \hat y) = 100\,\frac{|y - \hat y|}{|y|}, \qquad y \ne 0 .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, any shape, none of them 0.
+    y_pred : array_like
+        Predictions :math:`\hat y`, same shape as ``y_true``.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean; ``"none"`` returns the weighted terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss in percent, float32 when every float input is float32, else
+        float64.
+
+    Raises
+    ------
+    ValueError
+        If a target is 0: the percentage error is undefined there. (scikit-learn's
+        ``mean_absolute_percentage_error`` divides by ``max(|y|, eps)`` instead and
+        returns a huge finite number; it also returns a fraction, not percent.)
+
+    Notes
+    -----
+    Unbounded above; it is the absolute error weighted by :math:`100/|y|`, so its best
+    constant prediction is a weighted median that lies below the median — MAPE is biased
+    low (see :ref:`mape-smape`). ``grad`` is :math:`100\operatorname{sign}(\hat y -
+    y)/|y|`, **0 at the kink** :math:`\hat y = y`; ``hess`` is 0.
+
+    References
+    ----------
+    - R. J. Hyndman, A. B. Koehler, "Another look at measures of forecast accuracy",
+      2006 :cite:p:`hyndman2006another`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.mape([100.0, 200.0], [110.0, 150.0], reduction="none")
+    array([10., 25.])
+    """
+    y, p, dtype = _pair(y_true, y_pred, sample_weight)
+    if not np.all(y):
+        raise ValueError("y_true contains a zero target; the percentage error is undefined there")
+    return _terms(_mape_formula, y, p, dtype, sample_weight, reduction)
+
+
+def _smape_formula(y, p, *, value, grad, hess):
+    # With D = |y| + |p| and N = |p - y|: where y and p have the same sign,
+    #   d/dp 200 N / D = 400 sign(p - y) |y| / D^2,  d2/dp2 = -800 sign(p - y) sign(p) |y| / D^3;
+    # where they have opposite signs (or one is 0) the value is the constant 200 (or 0/0 = 0),
+    # and the derivative is 0 -- also at the kinks p = y and p = 0.
+    ay = np.abs(y)
+    denominator = ay + np.abs(p)
+    nonzero = denominator > 0
+    safe = np.where(nonzero, denominator, 1)
+    out = [None, None, None]
+    if value:
+        # N <= D holds after rounding too, so the value never exceeds 200
+        out[0] = np.where(nonzero, 200 * (np.abs(p - y) / safe), 0).astype(p.dtype)
+    if grad or hess:
+        same_sign = np.sign(y) * np.sign(p) > 0
+        moved = same_sign & (p != y)
+        with np.errstate(over="ignore"):  # inf only where the true slope is beyond range
+            slope = np.where(moved, np.sign(p - y) * ((ay / safe) / np.where(moved, safe, 1)), 0)
+        if grad:
+            out[1] = (400 * slope).astype(p.dtype)
+        if hess:
+            out[2] = (-800 * np.sign(p) * (slope / safe) + 0.0).astype(p.dtype)  # no -0
+    return tuple(out)
+
+
+@elementwise_loss
+def smape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+    r"""Symmetric absolute percentage error, in percent, in [0, 200].
+
+    .. math::
+
+        \ell(y, \hat y) = 100\,\frac{2\,|y - \hat y|}{|y| + |\hat y|},
+        \qquad \tfrac00 = 0 .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, any shape.
+    y_pred : array_like
+        Predictions :math:`\hat y`, same shape as ``y_true``.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean; ``"none"`` returns the weighted terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss in percent, float32 when every float input is float32, else
+        float64.
+
+    Notes
+    -----
+    Bounded: :math:`0 \le \ell \le 200`, with 200 exactly when :math:`y` and
+    :math:`\hat y` have opposite signs or one of them is 0 (and the other is not); yet
+    not symmetric between over- and under-prediction: for :math:`y > 0` an
+    under-prediction by :math:`d` costs :math:`200d/(2y - d)`, an over-prediction
+    :math:`200d/(2y + d)` (see :ref:`mape-smape`). ``grad`` is
+    :math:`400\operatorname{sign}(\hat y - y)\,|y|/(|y| + |\hat y|)^2` where :math:`y`
+    and :math:`\hat y` have the same sign, and 0 elsewhere — **0 at the kinks**
+    :math:`\hat y = y` and :math:`\hat y = 0`, and on the flat part where the signs
+    differ; ``hess`` is :math:`-2\operatorname{sign}(\hat y)\,\mathrm{grad}/(|y| +
+    |\hat y|)`.
+
+    References
+    ----------
+    - R. J. Hyndman, A. B. Koehler, "Another look at measures of forecast accuracy",
+      2006 :cite:p:`hyndman2006another`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.smape([100.0, 100.0, 0.0, 1.0], [50.0, 150.0, 0.0, -1.0], reduction="none")
+    array([ 66.66666667,  40.        ,   0.        , 200.        ])
+    """
+    y, p, dtype = _pair(y_true, y_pred, sample_weight)
+    return _terms(_smape_formula, y, p, dtype, sample_weight, reduction)
+
+
+# ----------------------------------------------------------------- quantile, log-cosh
+
+
+def _pinball_formula(y, p, *, quantile, value, grad, hess):
+    r = y - p  # positive when the prediction is too low
+    out = [None, None, None]
+    if value:
+        out[0] = np.where(r >= 0, quantile * r, (quantile - 1) * r)
+    if grad:
+        # -q below the target, 1 - q above it, 0 at the kink
+        out[1] = np.where(r > 0, -quantile, np.where(r < 0, 1 - quantile, 0)).astype(p.dtype)
+    if hess:
+        out[2] = np.zeros_like(p)
+    return tuple(out)
+
+
+@elementwise_loss
+def pinball(y_true, y_pred, *, quantile=0.5, sample_weight=None, reduction="mean"):
+    r"""Pinball (quantile) loss.
+
+    .. math::
+
+        \ell_\tau(y, \hat y) = \max\bigl(\tau\,(y - \hat y),\; (\tau - 1)(y - \hat y)\bigr),
+        \qquad \tau = \text{quantile} \in (0, 1) .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, any shape.
+    y_pred : array_like
+        Predictions :math:`\hat y`, same shape as ``y_true``.
+    quantile : float
+        :math:`\tau`, strictly between 0 and 1; 0.5 gives half the absolute error.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean; ``"none"`` returns the weighted terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    Its best constant prediction is the :math:`\tau`-quantile of the targets (see
+    :ref:`pinball-loss`). ``grad`` is :math:`-\tau` where :math:`\hat y < y` and
+    :math:`1 - \tau` where :math:`\hat y > y`, **0 at the kink**; ``hess`` is 0.
+
+    References
+    ----------
+    - R. Koenker, G. Bassett, "Regression quantiles", Econometrica 46, 1978
+      :cite:p:`koenker1978regression`.
+    - scikit-learn, ``sklearn.metrics.mean_pinball_loss``.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.pinball([10.0, 10.0], [8.0, 12.0], quantile=0.9, reduction="none")
+    array([1.8, 0.2])
+    """
+    y, p, dtype = _pair(y_true, y_pred, sample_weight)
+    tau = check_scalar(quantile, "quantile", low=0, low_inclusive=False, high=1)
+    if tau == 1:
+        raise ValueError(f"quantile must be < 1, got {tau}")
+    return _terms(_pinball_formula, y, p, dtype, sample_weight, reduction, quantile=dtype.type(tau))
+
+
+def _log_cosh_formula(y, p, *, value, grad, hess):
+    r = p - y
+    a = np.abs(r)
+    with np.errstate(under="ignore"):
+        e = np.exp(-2 * a)  # in (0, 1]: never overflows
+    out = [None, None, None]
+    if value:
+        # log cosh a = log1p(2 sinh(a/2)^2) keeps relative accuracy for small a (where the
+        # other form cancels); a + log1p(e) - log 2 never overflows, for large a.
+        small = a <= 1
+        with np.errstate(over="ignore"):
+            s = np.sinh(np.where(small, a, 0) / 2)
+        out[0] = np.where(small, np.log1p(2 * s * s), a + np.log1p(e) - p.dtype.type(_LOG2))
+    if grad:
+        out[1] = np.tanh(r)
+    if hess:
+        out[2] = 4 * e / ((1 + e) * (1 + e))  # 1 - tanh^2 without cancellation
+    return tuple(out)
+
+
+@elementwise_loss
+def log_cosh(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+    r"""Log-cosh loss: about :math:`r^2/2` for small residuals, :math:`|r| - \log 2` for large.
+
+    .. math::
+
+        \ell(y, \hat y) = \log\cosh(\hat y - y)
+        = |r| + \log\bigl(1 + e^{-2|r|}\bigr) - \log 2, \qquad r = \hat y - y .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, any shape.
+    y_pred : array_like
+        Predictions :math:`\hat y`, same shape as ``y_true``.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is the weighted mean; ``"none"`` returns the weighted terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    A smooth relative of the Huber loss (see :ref:`log-cosh-loss`). ``grad`` is
+    :math:`\tanh r`, bounded by 1; ``hess`` is :math:`1 - \tanh^2 r =
+    4e^{-2|r|}/(1 + e^{-2|r|})^2 > 0`. Computing :math:`\cosh r` overflows for
+    :math:`|r| > 710`; the form above does not, and for :math:`|r| \le 1` the value is
+    taken as :math:`\operatorname{log1p}(2\sinh^2(r/2))`, which keeps its relative
+    accuracy as :math:`r \to 0`.
+
+    References
+    ----------
+    - TensorFlow, ``tf.keras.losses.LogCosh``.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.log_cosh([0.0, 0.0, 0.0], [1e-5, 1.0, 1000.0], reduction="none")
+    array([5.00000000e-11, 4.33780830e-01, 9.99306853e+02])
+    """
+    y, p, dtype = _pair(y_true, y_pred, sample_weight)
+    return _terms(_log_cosh_formula, y, p, dtype, sample_weight, reduction)
+
+
+# ------------------------------------------------------- regression as classification
+
+
+def _vector(x, name, dtype=None):
+    a = real_array(x, name, dtype)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    return a
+
+
+def _check_edges(edges):
+    e = _vector(edges, "edges")
+    if e.size < 2:
+        raise ValueError(f"edges must hold at least 2 values (one bucket), got {e.size}")
+    if np.any(np.diff(e) <= 0):
+        raise ValueError("edges must be strictly increasing")
+    return e
+
+
+def equal_frequency_edges(y, n_buckets):
+    r"""Bucket edges that put about the same number of targets in each bucket.
+
+    With the targets sorted, :math:`y_{(0)} \le \dots \le y_{(N-1)}`, and
+    :math:`j_k = \lfloor kN/B\rfloor` for :math:`B` = ``n_buckets``, the edges are
+    :math:`e_0 = y_{(0)}`, the midpoints
+    :math:`e_k = \tfrac12\bigl(y_{(j_k - 1)} + y_{(j_k)}\bigr)` for :math:`0 < k < B`,
+    and :math:`e_B = y_{(N-1)}`. Bucket :math:`k` is :math:`[e_k, e_{k+1})`, the last
+    one closed (see :func:`bucketize`). Without ties, bucket :math:`k` holds exactly the
+    targets of sorted positions :math:`j_k` to :math:`j_{k+1} - 1`, so the counts differ
+    by at most one.
+
+    Parameters
+    ----------
+    y : array_like
+        Training targets, shape ``(N,)``, with at least 2 distinct values.
+    n_buckets : int
+        :math:`B \ge 2`, the number of buckets wanted.
+
+    Returns
+    -------
+    ndarray
+        Strictly increasing edges, shape ``(m + 1,)`` with :math:`1 \le m \le B`
+        buckets, float32 when ``y`` is float32, else float64.
+
+    Notes
+    -----
+    **Ties.** Equal targets always share a bucket: where a run of equal values straddles
+    a split, the midpoint is that value and the whole run goes to the upper bucket. Edges
+    that coincide are merged, and an edge whose bucket would be empty is dropped, so with
+    heavy ties (or :math:`B > N`) **fewer than** :math:`B` buckets come back
+    (``len(edges) - 1`` of them) and none is empty. Used in :ref:`regression-buckets`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.equal_frequency_edges([5.0, 1.0, 2.0, 8.0, 3.0, 4.0], 3)
+    array([1. , 2.5, 4.5, 8. ])
+    >>> lossfns.equal_frequency_edges([0.0, 0.0, 0.0, 0.0, 1.0, 2.0], 3)  # ties
+    array([0. , 0.5, 2. ])
+    """
+    dtype = float_dtype(y)
+    values = np.sort(_vector(y, "y", dtype))
+    if isinstance(n_buckets, bool) or not isinstance(n_buckets, numbers.Integral):
+        raise TypeError(f"n_buckets must be an integer, got {n_buckets!r}")
+    if n_buckets < 2:
+        raise ValueError(f"n_buckets must be >= 2, got {n_buckets}")
+    n = values.size
+    split = np.unique(np.arange(1, n_buckets) * n // n_buckets)
+    split = split[split >= 1]
+    below, above = values[split - 1], values[split]
+    inner = below + (above - below) / 2  # no overflow, and within [below, above]
+    edges = np.unique(np.concatenate([values[:1], inner, values[-1:]]))
+    if edges.size < 2:
+        raise ValueError("y must hold at least 2 distinct values to be split into buckets")
+    # a midpoint that rounded onto a data value can leave a bucket empty: merge it down
+    counts = np.bincount(bucketize(values, edges), minlength=edges.size - 1)
+    keep = np.concatenate([[True], counts[1:] > 0, [True]])
+    keep[-2] = keep[-2] or edges.size == 2
+    return edges[keep]
+
+
+def bucketize(y, edges):
+    r"""The bucket index of each target: :math:`k` with :math:`e_k \le y < e_{k+1}`.
+
+    Parameters
+    ----------
+    y : array_like
+        Targets, any shape.
+    edges : array_like
+        Strictly increasing bucket edges, shape ``(m + 1,)``, :math:`m \ge 1` buckets.
+
+    Returns
+    -------
+    ndarray of int
+        Indices in ``range(m)``, of the shape of ``y``. The last bucket is closed,
+        :math:`[e_{m-1}, e_m]`; targets below :math:`e_0` go to bucket 0 and targets
+        above :math:`e_m` to bucket :math:`m - 1` (new data may fall outside the
+        training range).
+
+    Notes
+    -----
+    See :ref:`regression-buckets`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.bucketize([0.0, 1.0, 2.9, 3.0, 8.0, 9.0], [1.0, 3.0, 5.0, 8.0])
+    array([0, 0, 0, 1, 2, 2])
+    """
+    e = _check_edges(edges)
+    values = real_array(y, "y")
+    index = np.searchsorted(e, values, side="right") - 1
+    return np.clip(index, 0, e.size - 2)
+
+
+def bucket_centers(edges, y=None):
+    r"""One representative value per bucket, used to decode a bucket distribution.
+
+    Without ``y``, the midpoints :math:`(e_k + e_{k+1})/2`; with the training targets
+    ``y``, the mean of the targets in each bucket (which, for heavy-tailed targets, is
+    far better than the midpoint of the wide last bucket).
+
+    Parameters
+    ----------
+    edges : array_like
+        Strictly increasing bucket edges, shape ``(m + 1,)``.
+    y : array_like, optional
+        Training targets, shape ``(N,)``, bucketed with :func:`bucketize`.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(m,)``, float32 when every float input is float32, else float64.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is given and a bucket holds none of its values (its mean is undefined).
+
+    Notes
+    -----
+    See :ref:`regression-buckets`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.bucket_centers([0.0, 2.0, 10.0])
+    array([1., 6.])
+    >>> lossfns.bucket_centers([0.0, 2.0, 10.0], y=[0.0, 1.0, 2.0, 3.0, 10.0])
+    array([0.5, 5. ])
+    """
+    dtype = float_dtype(edges, y)
+    e = _check_edges(edges).astype(dtype, copy=False)
+    if y is None:
+        return e[:-1] + (e[1:] - e[:-1]) / 2
+    values = _vector(y, "y", dtype)
+    index = bucketize(values, e)
+    counts = np.bincount(index, minlength=e.size - 1)
+    if counts.min() == 0:
+        raise ValueError(f"bucket {int(np.argmin(counts))} holds no value of y; its mean is undefined")
+    sums = np.bincount(index, weights=values.astype(np.float64), minlength=e.size - 1)
+    return (sums / counts).astype(dtype)
+
+
+def gaussian_soft_labels(y, centers, sigma):
+    r"""Soft bucket labels: a Gaussian around each target, normalised over the buckets.
+
+    .. math::
+
+        t_{ik} = \frac{\exp\bigl(-(y_i - c_k)^2 / (2\sigma^2)\bigr)}
+                      {\sum_j \exp\bigl(-(y_i - c_j)^2 / (2\sigma^2)\bigr)} .
+
+    Parameters
+    ----------
+    y : array_like
+        Targets, shape ``(n,)``.
+    centers : array_like
+        Bucket centres :math:`c`, shape ``(m,)``.
+    sigma : float
+        Width :math:`\sigma > 0`, in the units of ``y``.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(n, m)``; every row is non-negative and sums to 1 (to rounding), ready
+        for :func:`softmax_cross_entropy`. float32 when every float input is float32.
+
+    Notes
+    -----
+    Computed as a softmax of :math:`-(y_i - c_k)^2/(2\sigma^2)` (log-sum-exp, the row's
+    largest term is :math:`e^0 = 1`), so a target far from every centre gets the nearest
+    centres' share, never :math:`0/0`. As :math:`\sigma \to 0` the rows tend to one-hot
+    labels of the nearest centre. See :ref:`regression-soft-labels`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.gaussian_soft_labels([1.0, 1e6], [0.0, 1.0, 2.0], sigma=1.0)
+    array([[0.27406862, 0.45186276, 0.27406862],
+           [0.        , 0.        , 1.        ]])
+    """
+    dtype = float_dtype(y, centers)
+    values = _vector(y, "y", dtype)
+    c = _vector(centers, "centers", dtype)
+    s = check_scalar(sigma, "sigma", low=0, low_inclusive=False)
+    d = (values[:, None] - c[None, :]) / dtype.type(s)
+    with np.errstate(over="ignore", under="ignore"):
+        return special.softmax(-0.5 * d * d, axis=1).astype(dtype, copy=False)
+
+
+def bucket_expectation(logits, centers):
+    r"""Expected value decoded from bucket logits: :math:`\hat y = \sum_k p_k c_k`.
+
+    Parameters
+    ----------
+    logits : array_like
+        Raw scores, shape ``(n, m)``, one per bucket; :math:`p = \operatorname{softmax}`.
+    centers : array_like
+        Bucket centres :math:`c`, shape ``(m,)``.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(n,)``, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    The result is a convex combination of the centres, so it lies in
+    :math:`[\min c, \max c]`; a value that rounding pushed past that range (by an ulp or
+    two) is put back on its end. See :ref:`regression-buckets`.
+
+    Examples
+    --------
+    >>> import numpy as np, lossfns
+    >>> logits = np.log([[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]])
+    >>> lossfns.bucket_expectation(logits, [1.0, 2.0, 10.0])
+    array([3.5, 7.5])
+    """
+    dtype = float_dtype(logits, centers)
+    z = real_array(logits, "logits", dtype)
+    c = _vector(centers, "centers", dtype)
+    if z.ndim != 2 or z.shape[1] != c.size:
+        raise ValueError(
+            f"logits must have shape (n, {c.size}) (one column per centre), got shape {z.shape}"
+        )
+    p = special.softmax(z, axis=1)
+    return np.clip(p @ c, c.min(), c.max()).astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------- watch time
+
+
+@elementwise_loss
+def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, reduction="mean"):
+    r"""Weighted logistic regression whose odds predict the expected watch time.
+
+    Binary cross-entropy of the click label with the positive term weighted by the
+    watch time :math:`T`:
+
+    .. math::
+
+        \ell(c, T, z) = -\bigl[c\,T\log\sigma(z) + (1 - c)\log(1 - \sigma(z))\bigr]
+                      = c\,T\operatorname{softplus}(-z) + (1 - c)\operatorname{softplus}(z).
+
+    Parameters
+    ----------
+    clicked : array_like
+        1 for an impression that was clicked, 0 otherwise; any shape.
+    watch_time : array_like
+        Non-negative watch time :math:`T` of each impression, same shape; it is the weight
+        of a clicked impression and is ignored for an unclicked one (weight 1).
+    logits : array_like
+        Raw scores :math:`z`, same shape.
+    sample_weight : array_like, optional
+        Non-negative weights, of the loss's shape or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` divides the (weighted) sum by the number of impressions, or by the
+        sum of ``sample_weight``; ``"none"`` returns the terms.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    This is :func:`binary_cross_entropy_with_logits` with ``pos_weight`` :math:`= T`, and
+    is computed by the same stable formula. At its optimum a constant logit has odds
+    :math:`e^{z} = \sum T / (N - k)` over :math:`N` impressions of which :math:`k` were
+    clicked: about :math:`\mathbb E[T]` when the click rate is small (see
+    :ref:`watch-time`); predict with :func:`watch_time_predict`. ``grad`` is
+    :math:`(1-c)\,\sigma(z) - c\,T\,\sigma(-z)`, ``hess`` is
+    :math:`(1 - c + c\,T)\,\sigma(z)\,\sigma(-z)`.
+
+    References
+    ----------
+    - P. Covington, J. Adams, E. Sargin, "Deep Neural Networks for YouTube
+      Recommendations", RecSys 2016 :cite:p:`covington2016deep`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.watch_time_logistic([1, 0], [3.0, 0.0], [0.0, 0.0], reduction="none")
+    array([2.07944154, 0.69314718])
+    """
+    dtype = float_dtype(clicked, watch_time, logits, sample_weight)
+    c = real_array(clicked, "clicked", dtype)
+    check_values_in(c, "clicked", (0, 1))
+    t = real_array(watch_time, "watch_time", dtype)
+    if t.min() < 0:
+        raise ValueError(f"watch_time must be non-negative; found {t.min()}")
+    z = real_array(logits, "logits", dtype)
+    check_same_shape(clicked=c, watch_time=t, logits=z)
+    return Terms(
+        _bce_with_logits_formula,
+        (c, z),
+        sample_shape=z.shape,
+        sample_weight=sample_weight,
+        reduction=reduction,
+        dtype=dtype,
+        pos_weight=t,
+    )
+
+
+def watch_time_predict(logits):
+    r"""Expected watch time from the logit of :func:`watch_time_logistic`: :math:`e^{z}`.
+
+    Parameters
+    ----------
+    logits : array_like
+        Raw scores :math:`z`, any shape.
+
+    Returns
+    -------
+    ndarray
+        :math:`e^{z}`, the odds :math:`\sigma(z)/(1 - \sigma(z))`, of the shape of
+        ``logits``; float32 when ``logits`` is float32, else float64. It is ``inf`` only
+        where :math:`e^z` exceeds the float range.
+
+    Notes
+    -----
+    The odds of the weighted model estimate :math:`\sum T/(N - k) = \mathbb
+    E[T]/(1 - \text{click rate})`; see :ref:`watch-time`.
+
+    References
+    ----------
+    - P. Covington, J. Adams, E. Sargin, "Deep Neural Networks for YouTube
+      Recommendations", RecSys 2016 :cite:p:`covington2016deep`.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> lossfns.watch_time_predict([0.0, 1.0])
+    array([1.        , 2.71828183])
+    """
+    dtype = float_dtype(logits)
+    z = real_array(logits, "logits", dtype)
+    with np.errstate(over="ignore"):
+        return np.exp(z)
