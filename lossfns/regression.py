@@ -65,6 +65,7 @@ def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
         **hyper,
     )
 
@@ -187,16 +188,22 @@ def mae(y_true, y_pred, *, sample_weight=None, reduction="mean"):
 
 
 def _huber_formula(y, p, *, delta, value, grad, hess):
+    # With c = clip(r, -delta, delta), the gradient, the value is c (r - c/2): r^2/2 inside
+    # and delta (|r| - delta/2) outside, with the same roundings as the two-branch form.
     r = p - y
-    a = np.abs(r)
-    inner = a <= delta
     out = [None, None, None]
-    if value:
-        out[0] = np.where(inner, 0.5 * r * r, delta * (a - 0.5 * delta))
-    if grad:
-        out[1] = np.clip(r, -delta, delta)
+    if value or grad:
+        c = np.clip(r, -delta, delta)
+        if value:
+            v = np.multiply(c, 0.5)
+            np.subtract(r, v, out=v)
+            v *= c
+            out[0] = v
+        if grad:
+            out[1] = c
     if hess:
-        out[2] = (a < delta).astype(p.dtype)  # the curvature jumps at |r| = delta: 0 there
+        # the curvature jumps at |r| = delta: 0 there
+        out[2] = (np.abs(r) < delta).astype(p.dtype)
     return tuple(out)
 
 
