@@ -38,6 +38,7 @@ __all__ = [
     "real_array",
     "check_interval",
     "check_values_in",
+    "check_nonnegative",
     "check_distribution",
     "check_class_indices",
     "check_same_shape",
@@ -147,6 +148,18 @@ def check_values_in(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> Non
         raise ValueError(f"{name} must hold only the values {allowed}; found {a[bad].flat[0]}")
 
 
+def check_nonnegative(a: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` unless every entry of ``a`` is at least 0.
+
+    >>> check_nonnegative(np.array([1.0, -0.5]), "distance")
+    Traceback (most recent call last):
+    ...
+    ValueError: distance must be non-negative; found -0.5
+    """
+    if a.min() < 0:
+        raise ValueError(f"{name} must be non-negative; found {a.min()}")
+
+
 DISTRIBUTION_ATOL = 1e-6
 
 
@@ -161,8 +174,7 @@ def check_distribution(a: np.ndarray, name: str, axis: int = -1) -> None:
     ...
     ValueError: y_true must sum to 1 along axis -1 (within 1e-06); a sum is 0.9
     """
-    if a.min() < 0:
-        raise ValueError(f"{name} must be non-negative; found {a.min()}")
+    check_nonnegative(a, name)
     sums = a.sum(axis=axis, dtype=np.float64)
     worst = np.abs(sums - 1).argmax()
     if abs(sums.flat[worst] - 1) > DISTRIBUTION_ATOL:
@@ -250,8 +262,7 @@ def _check_sample_weight(
             f"sample_weight has shape {w.shape}; it must be {sample_shape} "
             f"or a leading part of it"
         )
-    if w.min() < 0:
-        raise ValueError(f"sample_weight must be non-negative; found {w.min()}")
+    check_nonnegative(w, "sample_weight")
     return w
 
 

@@ -10,6 +10,7 @@ from ._core import (
     check_class_indices,
     check_distribution,
     check_interval,
+    check_nonnegative,
     check_same_shape,
     check_scalar,
     check_values_in,
@@ -150,8 +151,7 @@ def binary_cross_entropy_with_logits(
                 f"pos_weight must be a scalar or have shape {z.shape[-1:]} (one per column), "
                 f"got shape {pos_weight.shape}"
             )
-        if pos_weight.min() < 0:
-            raise ValueError(f"pos_weight must be non-negative; found {pos_weight.min()}")
+        check_nonnegative(pos_weight, "pos_weight")
     return Terms(
         _bce_with_logits_formula,
         (y, z),
@@ -358,8 +358,7 @@ def _class_vector(values, name, n_classes, dtype, high=None):
     if a.shape != (n_classes,):
         raise ValueError(f"{name} must have shape ({n_classes},) (one per class), got {a.shape}")
     if high is None:
-        if a.min() < 0:
-            raise ValueError(f"{name} must be non-negative; found {a.min()}")
+        check_nonnegative(a, name)
     else:
         check_interval(a, name, 0, high)
     return a

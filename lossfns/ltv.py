@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-from ._core import Terms, float_dtype, loss, real_array
+from ._core import Terms, check_nonnegative, check_same_shape, float_dtype, loss, real_array
 
 __all__ = [
     "ziln_loss",
@@ -51,8 +51,7 @@ def _validate_targets(y_true, dtype):
     y = real_array(y_true, "y_true", dtype)
     if y.ndim != 1:
         raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
-    if y.min() < 0:
-        raise ValueError(f"y_true must be non-negative (a customer's value); found {y.min()}")
+    check_nonnegative(y, "y_true")
     return y
 
 
@@ -61,11 +60,9 @@ def _validate_pair(y_true, y_pred, *, nonnegative_total):
     s = real_array(y_pred, "y_pred", np.dtype(np.float64))
     if y.ndim != 1:
         raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
-    if s.shape != y.shape:
-        raise ValueError(f"shapes differ: y_true {y.shape}, y_pred {s.shape}")
+    check_same_shape(y_true=y, y_pred=s)
     if nonnegative_total:
-        if y.min() < 0:
-            raise ValueError(f"y_true must be non-negative (a customer's value); found {y.min()}")
+        check_nonnegative(y, "y_true")
         if y.sum() == 0:
             raise ValueError("y_true sums to zero; the share of total value is undefined")
     return y, s

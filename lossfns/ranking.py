@@ -11,6 +11,7 @@ import numpy as np
 
 from ._core import (
     Terms,
+    check_nonnegative,
     check_same_shape,
     check_scalar,
     check_values_in,
@@ -372,8 +373,7 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
     check_values_in(y, "y_similar", (0, 1))
     d = real_array(distance, "distance", dtype)
     check_same_shape(y_similar=y, distance=d)
-    if d.min() < 0:
-        raise ValueError(f"distance must be non-negative; found {d.min()}")
+    check_nonnegative(d, "distance")
     return Terms(
         _contrastive_formula,
         (y, d),

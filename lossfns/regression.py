@@ -17,6 +17,7 @@ from scipy import special
 
 from ._core import (
     Terms,
+    check_nonnegative,
     check_same_shape,
     check_scalar,
     check_values_in,
@@ -858,8 +859,7 @@ def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, redu
     c = real_array(clicked, "clicked", dtype)
     check_values_in(c, "clicked", (0, 1))
     t = real_array(watch_time, "watch_time", dtype)
-    if t.min() < 0:
-        raise ValueError(f"watch_time must be non-negative; found {t.min()}")
+    check_nonnegative(t, "watch_time")
     z = real_array(logits, "logits", dtype)
     check_same_shape(clicked=c, watch_time=t, logits=z)
     return Terms(
