@@ -36,6 +36,10 @@ __all__ = [
     "measure",
     "float_dtype",
     "real_array",
+    "finite",
+    "within",
+    "one_of",
+    "nonnegative",
     "check_interval",
     "check_values_in",
     "check_nonnegative",
@@ -84,8 +88,14 @@ def float_dtype(*values: Any) -> np.dtype:
 # ----------------------------------------------------------------------- validation
 
 
-def real_array(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+def real_array(
+    x: Any, name: str, dtype: np.dtype | None = None, *, finite: bool = True
+) -> np.ndarray:
     """``x`` as a non-empty array of finite real numbers, cast to ``dtype`` if given.
+
+    With ``finite=False`` the caller checks finiteness later, as one of the
+    ``checks`` of :class:`Terms` (see :func:`finite`), which runs block by block while the
+    data is in cache.
 
     Raises
     ------
@@ -110,28 +120,58 @@ def real_array(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     if a.size == 0:
         raise ValueError(f"{name} is empty")
     # One cheap reduction proves finiteness unless the sum overflows or a value is bad.
-    if a.dtype.kind == "f":
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = np.add.reduce(a, axis=None)
-        if not np.isfinite(total) and not np.isfinite(a).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+    if finite:
+        _check_finite(a, name)
     if dtype is not None:
         a = a.astype(dtype, copy=False)
     return a
 
 
+def _check_finite(a: np.ndarray, name: str) -> None:
+    if a.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(a, axis=None)
+        if not np.isfinite(total) and not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+
+
+Check = Callable[[np.ndarray], None]
+
+
+def finite(name: str) -> Check:
+    """A check (for ``Terms(checks=...)``) that every entry is finite."""
+    return functools.partial(_check_finite, name=name)
+
+
+def within(name: str, low: float, high: float) -> Check:
+    """A check that every entry is finite and lies in ``[low, high]``."""
+    return functools.partial(check_interval, name=name, low=low, high=high)
+
+
+def one_of(name: str, allowed: tuple[float, ...]) -> Check:
+    """A check that every entry is one of ``allowed`` (so finite)."""
+    return functools.partial(check_values_in, name=name, allowed=allowed)
+
+
+def nonnegative(name: str) -> Check:
+    """A check that every entry is at least 0."""
+    return functools.partial(check_nonnegative, name=name)
+
+
 def check_interval(a: np.ndarray, name: str, low: float, high: float) -> None:
-    """Raise ``ValueError`` unless every entry of ``a`` lies in ``[low, high]``.
+    """Raise ``ValueError`` unless every entry of ``a`` is finite and lies in ``[low, high]``.
 
     >>> check_interval(np.array([0.0, 1.5]), "y_true", 0, 1)
     Traceback (most recent call last):
     ...
     ValueError: y_true must lie in [0, 1]; found 1.5
     """
-    smallest, largest = a.min(), a.max()
-    if smallest < low:
+    smallest, largest = a.min(), a.max()  # NaN if any entry is NaN
+    if not (np.isfinite(smallest) and np.isfinite(largest)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if not smallest >= low:
         raise ValueError(f"{name} must lie in [{low}, {high}]; found {smallest}")
-    if largest > high:
+    if not largest <= high:
         raise ValueError(f"{name} must lie in [{low}, {high}]; found {largest}")
 
 
@@ -145,6 +185,8 @@ def check_values_in(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> Non
     """
     bad = ~np.isin(a, allowed)
     if bad.any():
+        if not np.isfinite(a[bad]).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
         raise ValueError(f"{name} must hold only the values {allowed}; found {a[bad].flat[0]}")
 
 
@@ -156,8 +198,9 @@ def check_nonnegative(a: np.ndarray, name: str) -> None:
     ...
     ValueError: distance must be non-negative; found -0.5
     """
-    if a.min() < 0:
-        raise ValueError(f"{name} must be non-negative; found {a.min()}")
+    smallest = a.min()
+    if not smallest >= 0:  # NaN fails too
+        raise ValueError(f"{name} must be non-negative; found {smallest}")
 
 
 DISTRIBUTION_ATOL = 1e-6
@@ -296,6 +339,11 @@ class Terms:
         that its temporaries stay in the processor's cache and a reduced value never
         holds one value per sample in memory; the results equal those of one call up to
         the order of the summation.
+    checks : sequence of (int, callable)
+        Checks of the entries of ``arrays``: ``check(arrays[i])`` raises ``ValueError``
+        on bad entries (:func:`finite`, :func:`within`, :func:`one_of`). For a row-wise
+        formula they run block by block, just before the block is evaluated, while it is
+        in cache; otherwise once, here.
     mean_weights : ndarray, optional
         Per-sample weights, of ``sample_shape``, with which the samples count in the
         denominator of ``"mean"`` besides ``sample_weight`` — for a formula that weights its
@@ -316,9 +364,13 @@ class Terms:
         dtype: np.dtype,
         mean_weights: np.ndarray | None = None,
         rowwise: bool = False,
+        checks: tuple[tuple[int, Check], ...] = (),
         **hyper: Any,
     ) -> None:
         self.formula = formula
+        self.checks = checks
+        if not rowwise:
+            _run_checks(checks, arrays)
         self.arrays = arrays
         self.hyper = hyper
         self.rowwise = rowwise
@@ -363,20 +415,22 @@ class Terms:
         for start in starts:
             rows = slice(start, start + block)
             w = weight if weight is None or weight.ndim == 0 else weight[rows]
+            blocks = [a[rows] for a in arrays]
+            _run_checks(self.checks, blocks)
             v, g, h = self.formula(
-                *(a[rows] for a in arrays), value=value, grad=grad, hess=hess, **self.hyper
+                *blocks, value=value, grad=grad, hess=hess, **self.hyper
             )
             if v is not None:
                 sums.append(self._reduce(v, w))
             for k, d in ((1, g), (2, h)):
-                if d is not None:
-                    d = self._scale(d, w)
-                    if len(starts) == 1:
-                        results[k] = d
-                        continue
-                    if results[k] is None:
-                        results[k] = _empty_like_rows(d, n_rows)
-                    _copy_rows(results[k], d, rows)
+                if d is None:
+                    continue
+                if len(starts) == 1:
+                    results[k] = self._scale(d, w)
+                    continue
+                if results[k] is None:
+                    results[k] = _empty_like_rows(d, n_rows)
+                self._scale_into(d, w, results[k], rows)
         if value:
             if self.reduction == "none":
                 results[0] = sums[0] if len(sums) == 1 else np.concatenate(sums)
@@ -404,6 +458,23 @@ class Terms:
     def _finish(self, reduced):
         return reduced / self.total_weight if self.reduction == "mean" else reduced
 
+    def _scale_into(self, derivative, weight: np.ndarray | None, result, rows: slice) -> None:
+        """``result[rows] = _scale(derivative, weight)`` in one pass over the block."""
+        if isinstance(derivative, tuple):
+            for d, r in zip(derivative, result):
+                self._scale_into(d, weight, r, rows)
+            return
+        out = result[rows]
+        w = self._weights_for(weight, derivative.ndim)
+        if w is not None:
+            np.multiply(derivative, w, out=out)
+            if self.reduction == "mean":
+                out /= self.total_weight
+        elif self.reduction == "mean":
+            np.divide(derivative, self.total_weight, out=out)
+        else:
+            out[...] = derivative
+
     def _scale(self, derivative, weight: np.ndarray | None):
         if isinstance(derivative, tuple):
             return tuple(self._scale(d, weight) for d in derivative)
@@ -413,6 +484,11 @@ class Terms:
         if self.reduction == "mean":
             derivative /= self.total_weight
         return derivative
+
+
+def _run_checks(checks, arrays) -> None:
+    for index, check in checks:
+        check(arrays[index])
 
 
 def _empty_like_rows(d, n_rows: int):
@@ -427,14 +503,6 @@ def _first(r):
     if r is None or np.ndim(r) == 0:
         return r
     return tuple(_first(x) for x in r) if isinstance(r, tuple) else r[0]
-
-
-def _copy_rows(result, d, rows: slice) -> None:
-    if isinstance(d, tuple):
-        for r, x in zip(result, d):
-            r[rows] = x
-    else:
-        result[rows] = d
 
 
 class _Differentiable:

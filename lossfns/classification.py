@@ -15,11 +15,16 @@ from ._core import (
     check_scalar,
     check_values_in,
     elementwise_loss,
+    finite,
     float_dtype,
     loss,
+    one_of,
     real_array,
+    within,
 )
 from .ranking import _pairwise_logistic_formula
+
+_LABEL_LOGIT_CHECKS = ((0, within("y_true", 0, 1)), (1, finite("logits")))
 
 __all__ = [
     "binary_cross_entropy",
@@ -140,9 +145,8 @@ def binary_cross_entropy_with_logits(
     1000.0
     """
     dtype = float_dtype(y_true, logits, pos_weight, sample_weight)
-    y = real_array(y_true, "y_true", dtype)
-    check_interval(y, "y_true", 0, 1)
-    z = real_array(logits, "logits", dtype)
+    y = real_array(y_true, "y_true", dtype, finite=False)
+    z = real_array(logits, "logits", dtype, finite=False)
     check_same_shape(y_true=y, logits=z)
     if pos_weight is not None:
         pos_weight = real_array(pos_weight, "pos_weight", dtype)
@@ -160,6 +164,7 @@ def binary_cross_entropy_with_logits(
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=_LABEL_LOGIT_CHECKS,
         pos_weight=pos_weight,
     )
 
@@ -265,10 +270,8 @@ def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"
     inf
     """
     dtype = float_dtype(y_true, y_prob, sample_weight)
-    y = real_array(y_true, "y_true", dtype)
-    check_interval(y, "y_true", 0, 1)
-    p = real_array(y_prob, "y_prob", dtype)
-    check_interval(p, "y_prob", 0, 1)
+    y = real_array(y_true, "y_true", dtype, finite=False)
+    p = real_array(y_prob, "y_prob", dtype, finite=False)
     check_same_shape(y_true=y, y_prob=p)
     return Terms(
         _bce_prob_formula,
@@ -278,6 +281,7 @@ def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=((0, within("y_true", 0, 1)), (1, within("y_prob", 0, 1))),
     )
 
 
@@ -537,11 +541,13 @@ def multi_positive_softmax_cross_entropy(y_true, logits, *, sample_weight=None, 
 
 
 def _plus_minus_labels(y_true, scores, dtype):
-    y = real_array(y_true, "y_true", dtype)
-    check_values_in(y, "y_true", (-1, 1))
-    f = real_array(scores, "scores", dtype)
+    y = real_array(y_true, "y_true", dtype, finite=False)
+    f = real_array(scores, "scores", dtype, finite=False)
     check_same_shape(y_true=y, scores=f)
     return y, f
+
+
+_SIGN_SCORE_CHECKS = ((0, one_of("y_true", (-1, 1))), (1, finite("scores")))
 
 
 def _logistic_formula(y, f, *, value, grad, hess):
@@ -602,7 +608,7 @@ def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
     y, f = _plus_minus_labels(y_true, scores, dtype)
     return Terms(
         _logistic_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype, rowwise=True,
+        reduction=reduction, dtype=dtype, rowwise=True, checks=_SIGN_SCORE_CHECKS,
     )
 
 
@@ -673,6 +679,7 @@ def hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     return Terms(
         _hinge_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
         reduction=reduction, dtype=dtype, rowwise=True, margin=dtype.type(_margin(margin)),
+        checks=_SIGN_SCORE_CHECKS,
         squared=False,
     )
 
@@ -727,6 +734,7 @@ def squared_hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="
     return Terms(
         _hinge_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
         reduction=reduction, dtype=dtype, rowwise=True, margin=dtype.type(_margin(margin)),
+        checks=_SIGN_SCORE_CHECKS,
         squared=True,
     )
 
@@ -853,14 +861,14 @@ def focal_loss(y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, red
     0.10536052
     """
     dtype = float_dtype(y_true, logits, sample_weight)
-    y = real_array(y_true, "y_true", dtype)
-    check_interval(y, "y_true", 0, 1)
-    z = real_array(logits, "logits", dtype)
+    y = real_array(y_true, "y_true", dtype, finite=False)
+    z = real_array(logits, "logits", dtype, finite=False)
     check_same_shape(y_true=y, logits=z)
     gamma, alpha = _focal_hyper(gamma, alpha, dtype)
     return Terms(
         _focal_formula, (y, z), sample_shape=z.shape, sample_weight=sample_weight,
         reduction=reduction, dtype=dtype, rowwise=True, gamma=gamma, alpha=alpha,
+        checks=_LABEL_LOGIT_CHECKS,
     )
 
 

@@ -16,8 +16,11 @@ from ._core import (
     check_scalar,
     check_values_in,
     elementwise_loss,
+    finite,
     float_dtype,
     loss,
+    nonnegative,
+    one_of,
     real_array,
 )
 
@@ -29,10 +32,13 @@ __all__ = ["pairwise_hinge", "bpr", "pairwise_logistic", "contrastive", "triplet
 
 def _scores(pos_scores, neg_scores, sample_weight):
     dtype = float_dtype(pos_scores, neg_scores, sample_weight)
-    pos = real_array(pos_scores, "pos_scores", dtype)
-    neg = real_array(neg_scores, "neg_scores", dtype)
+    pos = real_array(pos_scores, "pos_scores", dtype, finite=False)
+    neg = real_array(neg_scores, "neg_scores", dtype, finite=False)
     check_same_shape(pos_scores=pos, neg_scores=neg)
     return pos, neg, dtype
+
+
+_SCORE_CHECKS = ((0, finite("pos_scores")), (1, finite("neg_scores")))
 
 
 def _margin(margin):
@@ -138,6 +144,7 @@ def pairwise_hinge(pos_scores, neg_scores, *, margin=1.0, sample_weight=None, re
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=_SCORE_CHECKS,
         margin=dtype.type(_margin(margin)),
     )
 
@@ -239,6 +246,7 @@ def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=_SCORE_CHECKS,
     )
 
 
@@ -298,6 +306,7 @@ def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=_SCORE_CHECKS,
     )
 
 
@@ -369,11 +378,9 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
     array([ 1. , -1.5])
     """
     dtype = float_dtype(y_similar, distance, sample_weight)
-    y = real_array(y_similar, "y_similar", dtype)
-    check_values_in(y, "y_similar", (0, 1))
-    d = real_array(distance, "distance", dtype)
+    y = real_array(y_similar, "y_similar", dtype, finite=False)
+    d = real_array(distance, "distance", dtype, finite=False)
     check_same_shape(y_similar=y, distance=d)
-    check_nonnegative(d, "distance")
     return Terms(
         _contrastive_formula,
         (y, d),
@@ -382,6 +389,7 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=((0, one_of("y_similar", (0, 1))), (1, finite("distance")), (1, nonnegative("distance"))),
         margin=dtype.type(_margin(margin)),
     )
 
@@ -480,9 +488,9 @@ def triplet(
            [ 0. ,  0. ]])
     """
     dtype = float_dtype(anchor, positive, negative, sample_weight)
-    a = real_array(anchor, "anchor", dtype)
-    p = real_array(positive, "positive", dtype)
-    n = real_array(negative, "negative", dtype)
+    a = real_array(anchor, "anchor", dtype, finite=False)
+    p = real_array(positive, "positive", dtype, finite=False)
+    n = real_array(negative, "negative", dtype, finite=False)
     if a.ndim != 2:
         raise ValueError(f"anchor must be 2-D (one embedding per row), got shape {a.shape}")
     check_same_shape(anchor=a, positive=p, negative=n)
@@ -496,6 +504,7 @@ def triplet(
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=((0, finite("anchor")), (1, finite("positive")), (2, finite("negative"))),
         margin=dtype.type(_margin(margin)),
         squared=bool(squared),
     )

@@ -22,6 +22,7 @@ from ._core import (
     check_scalar,
     check_values_in,
     elementwise_loss,
+    finite,
     float_dtype,
     real_array,
 )
@@ -52,8 +53,8 @@ _LOG2 = float(np.log(2.0))
 
 def _pair(y_true, y_pred, sample_weight):
     dtype = float_dtype(y_true, y_pred, sample_weight)
-    y = real_array(y_true, "y_true", dtype)
-    p = real_array(y_pred, "y_pred", dtype)
+    y = real_array(y_true, "y_true", dtype, finite=False)
+    p = real_array(y_pred, "y_pred", dtype, finite=False)
     check_same_shape(y_true=y, y_pred=p)
     return y, p, dtype
 
@@ -67,6 +68,7 @@ def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
+        checks=((0, finite("y_true")), (1, finite("y_pred"))),
         **hyper,
     )
 

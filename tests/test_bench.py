@@ -126,6 +126,45 @@ def test_blockwise_evaluation_equals_one_call(case, weighted, reduction, monkeyp
             np.testing.assert_array_equal(h, h_1)
 
 
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_bad_entry_in_the_last_block_is_an_error(case, bad):
+    # the finiteness and label checks of row-wise losses run block by block
+    loss, args, hyper = CASES[case]
+    prediction = args[-1].copy()
+    prediction.flat[-1] = bad
+    for method in ("__call__", "grad", "value_and_grad"):
+        with pytest.raises(ValueError, match="contains NaN or infinite values"):
+            getattr(loss, method)(*args[:-1], prediction, **hyper)
+
+
+@pytest.mark.parametrize(
+    ("case", "label", "message"),
+    [
+        ("bce_with_logits", 1.5, r"y_true must lie in \[0, 1\]; found 1.5"),
+        ("bce", -0.5, r"y_true must lie in \[0, 1\]; found -0.5"),
+        ("focal", np.nan, "y_true contains NaN or infinite values"),
+        ("logistic", 0.0, r"y_true must hold only the values \(-1, 1\); found 0.0"),
+        ("hinge", np.inf, "y_true contains NaN or infinite values"),
+        ("contrastive", 0.5, r"y_similar must hold only the values \(0, 1\); found 0.5"),
+    ],
+)
+def test_a_bad_label_in_the_last_block_is_an_error(case, label, message):
+    loss, args, hyper = CASES[case]
+    labels = args[0].copy()
+    labels[-1] = label
+    with pytest.raises(ValueError, match=message):
+        loss.value_and_grad(labels, *args[1:], **hyper)
+
+
+def test_a_negative_distance_in_the_last_block_is_an_error():
+    y, distance = CASES["contrastive"][1]
+    distance = distance.copy()
+    distance[-1] = -1.0
+    with pytest.raises(ValueError, match="distance must be non-negative; found -1.0"):
+        lossfns.contrastive.value_and_grad(y, distance)
+
+
 def test_scalar_arguments_give_scalar_results():
     value = lossfns.binary_cross_entropy_with_logits(1.0, -1000.0, reduction="none")
     grad = lossfns.binary_cross_entropy_with_logits.grad(1.0, 2.0)

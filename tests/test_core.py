@@ -222,6 +222,13 @@ def test_check_helpers():
     _core.check_interval(np.array([0.0, 1.0]), "y", 0, 1)
     with pytest.raises(ValueError, match=r"y must lie in \[0, 1\]; found -0.5"):
         _core.check_interval(np.array([-0.5, 1.0]), "y", 0, 1)
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="y contains NaN or infinite values"):
+            _core.check_interval(np.array([0.5, bad]), "y", 0, 1)
+        with pytest.raises(ValueError, match="y contains NaN or infinite values"):
+            _core.check_values_in(np.array([1.0, bad]), "y", (-1, 1))
+    with pytest.raises(ValueError, match="d must be non-negative; found nan"):
+        _core.check_nonnegative(np.array([1.0, np.nan]), "d")
     _core.check_values_in(np.array([-1, 1, 1]), "y", (-1, 1))
     with pytest.raises(ValueError, match="found 2"):
         _core.check_values_in(np.array([-1, 2]), "y", (-1, 1))
