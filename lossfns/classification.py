@@ -25,6 +25,7 @@ from ._core import (
 from .ranking import _pairwise_logistic_formula
 
 _LABEL_LOGIT_CHECKS = ((0, within("y_true", 0, 1)), (1, finite("logits")))
+_LOGIT_ROW_CHECKS = ((1, finite("logits")),)
 
 __all__ = [
     "binary_cross_entropy",
@@ -288,7 +289,7 @@ def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"
 # --------------------------------------------------------------- softmax, row-wise
 
 
-def _softmax_parts(z):
+def _softmax_parts(z, w_at=None):
     """Shared pieces of a stable softmax of the rows of ``z``.
 
     Returns ``(gap, rest, p, w)``: ``gap = max(z) - z`` (non-negative); with ``e =
@@ -296,20 +297,27 @@ def _softmax_parts(z):
     the other entries, so that ``logsumexp(z) - z_c = gap_c + log1p(rest)`` is a sum of
     non-negative terms and small losses keep their relative accuracy; ``p`` is the
     softmax and ``w = 1 - p``, formed without cancellation: ``rest / (1 + rest)`` at the
-    argmax (the only entry that can exceed 1/2), ``1 - p`` elsewhere.
+    argmax (the only entry that can exceed 1/2), ``1 - p`` elsewhere. With ``w_at``,
+    one class index per row, ``gap`` and ``w`` are those of these entries only.
     """
     top = np.argmax(z, axis=1)
     rows = np.arange(z.shape[0])
-    gap = z[rows, top][:, None] - z
-    e = np.negative(gap)
+    high = z[rows, top]
+    e = np.subtract(z, high[:, None])  # -gap, exactly
+    gap = np.negative(e) if w_at is None else high - z[rows, w_at]
     with np.errstate(under="ignore"):
         np.exp(e, out=e)
     e[rows, top] = 0  # for the sum of the others; then back to exp(0) = 1
     rest = np.einsum("ij->i", e)  # row sums (faster than sum(axis=1) for short rows)
     e[rows, top] = 1
     p = np.divide(e, (1 + rest)[:, None], out=e)
-    w = np.subtract(1, p)
-    w[rows, top] = rest / (1 + rest)
+    at_top = rest / (1 + rest)
+    if w_at is None:
+        w = np.subtract(1, p)
+        w[rows, top] = at_top
+    else:
+        w = np.subtract(1, p[rows, w_at])
+        np.copyto(w, at_top, where=w_at == top)
     return gap, rest, p, w
 
 
@@ -330,14 +338,32 @@ def _softmax_ce_formula(u, z, *, value, grad, hess):
     return tuple(out)
 
 
-def _softmax_targets(y_true, z, dtype, *, allow_indices=True):
-    """Target rows (n, C) from class indices (n,) or probability rows (n, C)."""
+def _softmax_ce_index_formula(index, z, *, value, grad, hess):
+    # The formula above with one-hot targets, without forming them: the loss is
+    # gap_y + log1p(rest) and the gradient p - onehot(y), whose entry at y is -(1 - p_y).
+    gap, rest, p, w = _softmax_parts(z, w_at=index)
+    rows = np.arange(len(index))
+    out = [None, None, None]
+    if value:
+        out[0] = gap + np.log1p(rest)
+    if grad:
+        p[rows, index] = -w
+        out[1] = p
+    return tuple(out)
+
+
+def _softmax_targets(y_true, z, dtype, *, allow_indices=True, dense=True):
+    """Target rows (n, C) from class indices (n,) or probability rows (n, C), and the
+    indices (``None`` for probability rows); with ``dense=False``, indices are not
+    expanded into rows (the targets are ``None``)."""
     y = real_array(y_true, "y_true")
     n, n_classes = z.shape
     if y.ndim == 1 and allow_indices:
         if y.shape[0] != n:
             raise ValueError(f"shapes differ: y_true {y.shape}, logits {z.shape}")
         index = check_class_indices(y, "y_true", n_classes)
+        if not dense:
+            return None, index
         target = np.zeros(z.shape, dtype)
         target[np.arange(n), index] = 1
         return target, index
@@ -350,8 +376,8 @@ def _softmax_targets(y_true, z, dtype, *, allow_indices=True):
     return y, None
 
 
-def _logit_rows(logits, dtype):
-    z = real_array(logits, "logits", dtype)
+def _logit_rows(logits, dtype, *, finite=True):
+    z = real_array(logits, "logits", dtype, finite=finite)
     if z.ndim != 2:
         raise ValueError(f"logits must have shape (n_samples, n_classes), got shape {z.shape}")
     return z
@@ -454,16 +480,24 @@ def softmax_cross_entropy(
     0.0
     """
     dtype = float_dtype(y_true, logits, class_weight, sample_weight)
-    z = _logit_rows(logits, dtype)
-    target, index = _softmax_targets(y_true, z, dtype)
     epsilon = check_scalar(label_smoothing, "label_smoothing", low=0, high=1)
+    plain = not epsilon and class_weight is None  # class indices need no target rows
+    z = _logit_rows(logits, dtype, finite=False)
+    target, index = _softmax_targets(y_true, z, dtype, dense=not plain)
+    if plain and index is not None:
+        return Terms(
+            _softmax_ce_index_formula, (index, z), sample_shape=z.shape[:1],
+            sample_weight=sample_weight, reduction=reduction, dtype=dtype,
+            rowwise=True, checks=_LOGIT_ROW_CHECKS,
+        )
     if epsilon:
         target = (1 - epsilon) * target + dtype.type(epsilon / z.shape[1])
     if class_weight is not None:
         class_weight = _class_vector(class_weight, "class_weight", z.shape[1], dtype)
         target = target * class_weight
     return _class_weighted_terms(
-        _softmax_ce_formula, target, z, index, class_weight, sample_weight, reduction, dtype
+        _softmax_ce_formula, target, z, index, class_weight, sample_weight, reduction, dtype,
+        checks=_LOGIT_ROW_CHECKS,
     )
 
 

@@ -77,10 +77,10 @@ def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
 
 
 def _mse_formula(y, p, *, value, grad, hess):
-    r = p - y
+    r = np.subtract(p, y)
     return (
         r * r if value else None,
-        2 * r if grad else None,
+        np.add(r, r, out=r) if grad else None,
         np.full_like(p, 2) if hess else None,
     )
 
