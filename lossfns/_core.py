@@ -122,7 +122,8 @@ def real_array(
     if a.size == 0:
         raise ValueError(f"{name} is empty")
     if finite:
-        _check_finite(a, name)
+        with np.errstate(over="ignore", invalid="ignore"):
+            _check_finite(a, name)
     if dtype is not None:
         a = a.astype(dtype, copy=False)
     return a
@@ -130,12 +131,11 @@ def real_array(
 
 def _check_finite(a: np.ndarray, name: str) -> None:
     # The sum of squares is finite unless an entry is NaN or infinite, or it overflows
-    # (entries beyond ~1e154), which the exact test then tells apart. One BLAS pass.
+    # (entries beyond ~1e154), which the exact test then tells apart. One BLAS pass;
+    # the caller silences the overflow and invalid-value warnings.
     if a.dtype.kind == "f":
         flat = a.ravel()
-        with np.errstate(over="ignore", invalid="ignore"):
-            squares = np.dot(flat, flat)
-        if not np.isfinite(squares) and not np.isfinite(a).all():
+        if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(a).all():
             raise ValueError(f"{name} contains NaN or infinite values")
 
 
@@ -323,7 +323,9 @@ class Terms:
     ----------
     formula : callable
         ``formula(*arrays, value, grad, hess, **hyper) -> (value, grad, hess)``, each
-        ``None`` when not asked for. ``value`` has shape ``sample_shape``; ``grad`` and
+        ``None`` when not asked for. A row-wise formula may be asked for ``value="sum"``,
+        when only the sum of its unweighted values is needed; it may then return that
+        sum (summing non-negative parts separately, say, by dot products) or the values. ``value`` has shape ``sample_shape``; ``grad`` and
         ``hess`` have the shape of the prediction (a tuple of arrays when the loss
         takes several predictions), whose leading axes are ``sample_shape`` (a measure,
         which neither weights nor reduces, may lay them out as it likes). They must be
@@ -392,6 +394,8 @@ class Terms:
         else:
             self.total_weight = np.sum(self.weight, dtype=dtype) * (n_samples // self.weight.size)
             problem = "sample_weight sums to zero"
+        with np.errstate(divide="ignore"):
+            self.inverse_total = 1 / self.total_weight  # derivatives scale by one product
         if self.reduction == "mean" and self.total_weight == 0:
             raise ValueError(f"{problem}; the weighted mean is undefined")
 
@@ -416,6 +420,8 @@ class Terms:
         block = max(1, BLOCK_SIZE // max(a[:1].size for a in arrays))
         starts = range(0, n_rows, block)
         sums, results = [], [None, None, None]
+        if value and weight is None and self.reduction != "none":
+            value = "sum"
         for start in starts:
             rows = slice(start, start + block)
             w = weight if weight is None or weight.ndim == 0 else weight[rows]
@@ -473,9 +479,9 @@ class Terms:
         if w is not None:
             np.multiply(derivative, w, out=out)
             if self.reduction == "mean":
-                out /= self.total_weight
+                out *= self.inverse_total
         elif self.reduction == "mean":
-            np.divide(derivative, self.total_weight, out=out)
+            np.multiply(derivative, self.inverse_total, out=out)
         else:
             out[...] = derivative
 
@@ -486,13 +492,14 @@ class Terms:
         if w is not None:
             derivative *= w
         if self.reduction == "mean":
-            derivative /= self.total_weight
+            derivative *= self.inverse_total
         return derivative
 
 
 def _run_checks(checks, arrays) -> None:
-    for index, check in checks:
-        check(arrays[index])
+    with np.errstate(over="ignore", invalid="ignore"):  # for finite(): see _check_finite
+        for index, check in checks:
+            check(arrays[index])
 
 
 def _empty_like_rows(d, n_rows: int):

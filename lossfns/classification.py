@@ -65,7 +65,11 @@ def _bce_with_logits_formula(y, z, *, pos_weight, value, grad, hess):
     np.exp(t, out=t)
     e = s * t
     out = [None, None, None]
-    if value:
+    if value == "sum":  # of three sums of non-negative terms
+        log1p_e = np.log1p(e)
+        both = np.add.reduce(log1p_e, axis=None) if pos_weight is None else np.vdot(c0 + c1, log1p_e)
+        out[0] = both + np.vdot(c0, high) - np.vdot(c1, low)
+    elif value:
         loss = np.log1p(e)
         if pos_weight is not None:
             loss *= c0 + c1
@@ -182,7 +186,9 @@ def _bce_prob_formula(y, p, *, value, grad, hess):
         return _bce_prob_formula_at_the_ends(y, p, value=value, grad=grad, hess=hess)
     out = [None, None, None]
     q = 1 - y  # exact for y in [0, 1] when y >= 1/2; else the weight of log(1 - p)
-    if value:
+    if value == "sum":  # of two sums of non-positive terms
+        out[0] = -(np.vdot(y, np.log(p)) + np.vdot(q, np.log1p(np.negative(p))))
+    elif value:
         loss = np.log(p)
         loss *= y
         log_q = np.log1p(np.negative(p))

@@ -165,7 +165,9 @@ def _pairwise_logistic_formula(pos, neg, *, value, grad, hess):
     np.exp(above, out=above)  # exp(-max(g, 0))
     e *= above
     out = [None, None, None]
-    if value:
+    if value == "sum":  # of two sums of non-negative terms
+        out[0] = np.add.reduce(np.log1p(e), axis=None) - np.add.reduce(low, axis=None)
+    elif value:
         loss = np.log1p(e)
         out[0] = np.subtract(loss, low, out=loss)
     if grad or hess:

@@ -79,7 +79,7 @@ def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
 def _mse_formula(y, p, *, value, grad, hess):
     r = np.subtract(p, y)
     return (
-        r * r if value else None,
+        np.vdot(r, r) if value == "sum" else r * r if value else None,
         np.add(r, r, out=r) if grad else None,
         np.full_like(p, 2) if hess else None,
     )
@@ -134,10 +134,11 @@ def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
 
 
 def _mae_formula(y, p, *, value, grad, hess):
-    r = p - y
+    r = np.subtract(p, y)
+    sign = np.sign(r) if grad or value == "sum" else None  # 0 at the kink r = 0
     return (
-        np.abs(r) if value else None,
-        np.sign(r) if grad else None,  # 0 at the kink r = 0
+        np.vdot(sign, r) if value == "sum" else np.abs(r) if value else None,
+        sign if grad else None,
         np.zeros_like(p) if hess else None,
     )
 
@@ -197,7 +198,10 @@ def _huber_formula(y, p, *, delta, value, grad, hess):
     out = [None, None, None]
     if value or grad:
         c = np.clip(r, -delta, delta)
-        if value:
+        if value == "sum":  # the terms c (r - c/2) are non-negative
+            half = np.multiply(c, 0.5)
+            out[0] = np.vdot(c, np.subtract(r, half, out=half))
+        elif value:
             v = np.multiply(c, 0.5)
             np.subtract(r, v, out=v)
             v *= c

@@ -7,6 +7,7 @@ size to prove that it works and writes what the Benchmarks page reads.
 
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,9 @@ CASES = {
     "bpr": (lossfns.bpr, (z, rng.normal(0, 4, N)), {}),
     "contrastive": (lossfns.contrastive, (y01, np.abs(z)), {}),
     "triplet": (lossfns.triplet, tuple(emb), {}),
+    "mse": (lossfns.mse, (z, rng.normal(0, 4, N)), {}),
+    "mae": (lossfns.mae, (z, rng.normal(0, 4, N)), {}),
+    "huber": (lossfns.huber, (z, rng.normal(0, 4, N)), {"delta": 2.0}),
 }
 
 
@@ -124,6 +128,17 @@ def test_blockwise_evaluation_equals_one_call(case, weighted, reduction, monkeyp
     if hess is not None:
         for h, h_1 in zip(_as_tuple(hess), _as_tuple(loss.hess(*args, **kwargs))):
             np.testing.assert_array_equal(h, h_1)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_summed_value_is_the_sum_of_the_values(case):
+    # reduced without weights, a row-wise formula is asked for value="sum" and may form
+    # the sum its own way (dot products of non-negative parts): n eps relative at worst
+    loss, args, hyper = CASES[case]
+    terms = loss(*args, **hyper, reduction="none")
+    exact = math.fsum(terms.ravel().tolist())
+    assert loss(*args, **hyper, reduction="sum") == pytest.approx(exact, rel=N * 2.0**-53)
+    assert loss(*args, **hyper) == pytest.approx(exact / terms.size, rel=N * 2.0**-53)
 
 
 @pytest.mark.parametrize("case", list(CASES))
