@@ -73,6 +73,7 @@ class Case:
     torch_loss: Callable[..., torch.Tensor]  # of the tensors named in `wrt` + others
     wrt: tuple[str, ...]  # prediction arrays (gradients are taken for these)
     streams: float  # arrays of the size read or written by one evaluation
+    bare: Callable[[dict], object] | None = None  # fewest NumPy passes, no checks
 
 
 def _binary(n, rng):
@@ -103,6 +104,15 @@ def _triplets(n, rng):
 
 def _regression(n, rng):
     return {"y": rng.normal(0, 1, n), "yhat": rng.normal(0, 1.5, n)}
+
+
+def _bare_mse(d):
+    # The fewest NumPy passes that give the mean squared error and its gradient, with
+    # no check of the inputs: one subtraction, one BLAS dot, one scaling in place.
+    r = np.subtract(d["yhat"], d["y"])
+    value = np.dot(r, r) / r.size
+    r *= 2 / r.size
+    return value, r
 
 
 def _torch_focal(z, y, gamma=2.0, alpha=0.25):
@@ -179,10 +189,11 @@ def _cases() -> tuple[list[Case], list[str]]:
         notes.append(f"regression losses skipped: lossfns.regression does not "
                      f"import ({type(error).__name__}: {error})")
         return cases, notes
-    for name, torch_name, torch_loss in (
-        ("mse", "mse_loss", lambda yhat, y: F.mse_loss(yhat, y)),
-        ("mae", "l1_loss", lambda yhat, y: F.l1_loss(yhat, y)),
-        ("huber", "huber_loss", lambda yhat, y: F.huber_loss(yhat, y, delta=1.0)),
+    for name, torch_name, torch_loss, bare in (
+        ("mse", "mse_loss", lambda yhat, y: F.mse_loss(yhat, y), _bare_mse),
+        ("mae", "l1_loss", lambda yhat, y: F.l1_loss(yhat, y), None),
+        ("huber", "huber_loss", lambda yhat, y: F.huber_loss(yhat, y, delta=1.0),
+         None),
     ):
         function = getattr(regression, name, None)
         if function is None:
@@ -191,7 +202,7 @@ def _cases() -> tuple[list[Case], list[str]]:
         cases.append(Case(
             name, torch_name, _regression,
             lambda d, f=function: f.value_and_grad(d["y"], d["yhat"]),
-            torch_loss, ("yhat",), 3,
+            torch_loss, ("yhat",), 3, bare,
         ))
     return cases, notes
 
@@ -260,17 +271,26 @@ def measure(case: Case, n: int, repeats: int, budget: float, seed: int = 0) -> d
         "torch": _torch_call(case, data),
         "floor": _floor_call(n, rng),
     }
+    if case.bare is not None:
+        contenders["bare"] = lambda: case.bare(data)
     numbers = {k: _calibrate(f, budget) for k, f in contenders.items()}
     samples = {k: [] for k in contenders}
     names = list(contenders)
     gc.collect()
     for r in range(repeats):
-        order = names[r % 3:] + names[: r % 3]  # rotate who goes first
+        order = names[r % len(names):] + names[: r % len(names)]  # rotate the first
         for name in order:
             samples[name].append(_time(contenders[name], numbers[name]))
     floor = [s * case.streams / 3 for s in samples["floor"]]
     ratios = [a / b for a, b in zip(samples["lossfns"], samples["torch"])]
     over_floor = [a / b for a, b in zip(samples["lossfns"], floor)]
+    bare = {}
+    if "bare" in samples:
+        bare = {
+            "bare": _summary(samples["bare"]),
+            "bare_ratio": _summary(
+                [a / b for a, b in zip(samples["bare"], samples["torch"])]),
+        }
     return {
         "n": n,
         "repeats": repeats,
@@ -283,6 +303,7 @@ def measure(case: Case, n: int, repeats: int, budget: float, seed: int = 0) -> d
         "torch_over_floor": _summary(
             [a / b for a, b in zip(samples["torch"], floor)]),
         "peak_temporaries": _peak_temporaries(case, data),
+        **bare,
     }
 
 
@@ -343,6 +364,8 @@ def _format_row(name: str, row: dict) -> str:
         f"  torch {row['torch']['median'] * ms:9.3f} ms"
         f"  ratio {ratio['median']:5.2f} [{ratio['q25']:.2f}, {ratio['q75']:.2f}]"
         f"  /floor {over['median']:5.1f}  temporaries {row['peak_temporaries']:4.1f}"
+        + (f"  bare NumPy / torch {row['bare_ratio']['median']:5.2f}"
+           if "bare_ratio" in row else "")
     )
 
 

@@ -194,13 +194,14 @@ def mae(y_true, y_pred, *, sample_weight=None, reduction="mean"):
 def _huber_formula(y, p, *, delta, value, grad, hess):
     # With c = clip(r, -delta, delta), the gradient, the value is c (r - c/2): r^2/2 inside
     # and delta (|r| - delta/2) outside, with the same roundings as the two-branch form.
-    r = p - y
+    r = np.subtract(p, y)
     out = [None, None, None]
     if value or grad:
         c = np.clip(r, -delta, delta)
-        if value == "sum":  # the terms c (r - c/2) are non-negative
-            half = np.multiply(c, 0.5)
-            out[0] = np.vdot(c, np.subtract(r, half, out=half))
+        if value == "sum":
+            # sum c r - sum c^2 / 2: each c r >= c^2 >= 0, so the difference is at
+            # least half the first sum and cancels at most one bit
+            out[0] = np.vdot(c, r) - 0.5 * np.vdot(c, c)
         elif value:
             v = np.multiply(c, 0.5)
             np.subtract(r, v, out=v)
