@@ -8,7 +8,9 @@ A family module declares a loss in two parts:
 * a public function carrying the signature and the docstring, whose body validates its
   arguments and returns :class:`Terms`; decorating it with :func:`loss` (or
   :func:`elementwise_loss`) turns it into a :class:`Loss` with ``grad``, ``hess`` and
-  ``value_and_grad``.
+  ``value_and_grad``. Checks of every entry of a large array (finiteness, label
+  domains: :func:`finite`, :func:`within`, :func:`one_of`, :func:`nonnegative`) may be
+  handed to :class:`Terms`, which runs them block by block while the data is in cache.
 
 Everything else — weighting, the three reductions, scaling the derivatives to match
 them — happens here, once. Information measures between distributions (which return one
@@ -19,6 +21,7 @@ value per distribution and are never reduced) are declared the same way with
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from typing import Any, Callable
 
@@ -383,7 +386,7 @@ class Terms:
         self.reduction = _check_reduction(reduction)
         self.weight = _check_sample_weight(sample_weight, sample_shape, dtype)
         self.dtype = dtype
-        n_samples = int(np.prod(sample_shape))
+        n_samples = math.prod(sample_shape)
         if mean_weights is not None:
             w = self._weights_for(self.weight, mean_weights.ndim)
             weighted = mean_weights if w is None else mean_weights * w
@@ -394,10 +397,10 @@ class Terms:
         else:
             self.total_weight = np.sum(self.weight, dtype=dtype) * (n_samples // self.weight.size)
             problem = "sample_weight sums to zero"
-        with np.errstate(divide="ignore"):
-            self.inverse_total = 1 / self.total_weight  # derivatives scale by one product
         if self.reduction == "mean" and self.total_weight == 0:
             raise ValueError(f"{problem}; the weighted mean is undefined")
+        # derivatives of the mean scale by one product (within an ulp of the division)
+        self.inverse_total = 1 / self.total_weight if self.reduction == "mean" else None
 
     def evaluate(self, value: bool = True, grad: bool = False, hess: bool = False):
         """Reduced value, gradient and Hessian diagonal (``None`` where not asked)."""

@@ -306,24 +306,29 @@ def _softmax_parts(z, w_at=None):
     argmax (the only entry that can exceed 1/2), ``1 - p`` elsewhere. With ``w_at``,
     one class index per row, ``gap`` and ``w`` are those of these entries only.
     """
-    top = np.argmax(z, axis=1)
-    rows = np.arange(z.shape[0])
-    high = z[rows, top]
+    # Entries are addressed by flat index (row start + column): NumPy gathers and
+    # scatters along one axis several times faster than with a pair of index arrays.
+    z = np.ascontiguousarray(z)
+    starts = np.arange(0, z.size, z.shape[1])
+    top = starts + np.argmax(z, axis=1)
+    high = z.reshape(-1)[top]
     e = np.subtract(z, high[:, None])  # -gap, exactly
-    gap = np.negative(e) if w_at is None else high - z[rows, w_at]
+    gap = np.negative(e) if w_at is None else high - z.reshape(-1)[starts + w_at]
     with np.errstate(under="ignore"):
         np.exp(e, out=e)
-    e[rows, top] = 0  # for the sum of the others; then back to exp(0) = 1
-    rest = np.einsum("ij->i", e)  # row sums (faster than sum(axis=1) for short rows)
-    e[rows, top] = 1
-    p = np.divide(e, (1 + rest)[:, None], out=e)
+    e.reshape(-1)[top] = 0  # for the sum of the others; then back to exp(0) = 1
+    rest = e @ np.ones(e.shape[1], e.dtype)  # row sums: BLAS beats sum(axis=1) on short rows
+    e.reshape(-1)[top] = 1
+    # scaling rows by a reciprocal (within an ulp of dividing) runs faster in einsum
+    p = np.einsum("ij,i->ij", e, 1 / (1 + rest))  # (out=e would be slower: it aliases)
     at_top = rest / (1 + rest)
     if w_at is None:
         w = np.subtract(1, p)
-        w[rows, top] = at_top
+        w.reshape(-1)[top] = at_top
     else:
-        w = np.subtract(1, p[rows, w_at])
-        np.copyto(w, at_top, where=w_at == top)
+        at = starts + w_at
+        w = np.subtract(1, p.reshape(-1)[at])
+        np.copyto(w, at_top, where=at == top)
     return gap, rest, p, w
 
 
@@ -348,12 +353,11 @@ def _softmax_ce_index_formula(index, z, *, value, grad, hess):
     # The formula above with one-hot targets, without forming them: the loss is
     # gap_y + log1p(rest) and the gradient p - onehot(y), whose entry at y is -(1 - p_y).
     gap, rest, p, w = _softmax_parts(z, w_at=index)
-    rows = np.arange(len(index))
     out = [None, None, None]
     if value:
         out[0] = gap + np.log1p(rest)
     if grad:
-        p[rows, index] = -w
+        p.reshape(-1)[np.arange(0, p.size, p.shape[1]) + index] = -w
         out[1] = p
     return tuple(out)
 
