@@ -54,11 +54,13 @@ __all__ = [
 
 REDUCTIONS = ("mean", "sum", "none")
 
-BLOCK_SIZE = 3 << 12
-"""Entries per array in one block of a row-wise evaluation (:class:`Terms`): 12288 float64
-values, 96 KiB, so that a formula's dozen temporaries fit in a 2 MiB L2 cache and stay
-below 128 KiB, from which the C allocator maps fresh pages for every array (measured
-fastest of 8192 to 16384 for every loss of ``bench/speed.py``)."""
+BLOCK_SIZE = 9 << 10
+"""Entries per array in one block of a row-wise evaluation (:class:`Terms`): 9216 float64
+values, 72 KiB, so that a formula's dozen temporaries fit in a 2 MiB L2 cache, stay
+below 128 KiB, from which the C allocator maps fresh pages for every array, and keep
+each dot product (at most 10 000 entries) and matrix-vector product (fewer than 9216)
+below the sizes from which OpenBLAS starts threads that cost more than the work.
+Measured with ``bench/speed.py`` against 8192 and 12288, with one and two threads."""
 
 
 Formula = Callable[..., tuple[Any, Any, Any]]
@@ -138,7 +140,7 @@ def _check_finite(a: np.ndarray, name: str) -> None:
     # the caller silences the overflow and invalid-value warnings.
     if a.dtype.kind == "f":
         flat = a.ravel()
-        if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(a).all():
+        if not math.isfinite(np.dot(flat, flat)) and not np.isfinite(a).all():
             raise ValueError(f"{name} contains NaN or infinite values")
 
 
@@ -174,7 +176,7 @@ def check_interval(a: np.ndarray, name: str, low: float, high: float) -> None:
     ValueError: y_true must lie in [0, 1]; found 1.5
     """
     smallest, largest = a.min(), a.max()  # NaN if any entry is NaN
-    if not (np.isfinite(smallest) and np.isfinite(largest)):
+    if not (math.isfinite(smallest) and math.isfinite(largest)):
         raise ValueError(f"{name} contains NaN or infinite values")
     if not smallest >= low:
         raise ValueError(f"{name} must lie in [{low}, {high}]; found {smallest}")
@@ -433,7 +435,9 @@ class Terms:
             v, g, h = self.formula(
                 *blocks, value=value, grad=grad, hess=hess, **self.hyper
             )
-            if v is not None:
+            if value == "sum" and np.ndim(v) == 0:  # the formula summed its values
+                sums.append(v)
+            elif v is not None:
                 sums.append(self._reduce(v, w))
             for k, d in ((1, g), (2, h)):
                 if d is None:
