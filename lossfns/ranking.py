@@ -402,11 +402,14 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
 def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
     to_pos, to_neg = a - p, a - n
     if squared:
-        d_pos = np.einsum("ij,ij->i", to_pos, to_pos)
-        d_neg = np.einsum("ij,ij->i", to_neg, to_neg)
+        # |a - p|^2 - |a - n|^2 as the sum of (n - p)(2a - p - n): no square of a
+        # large distance overflows, and close distances do not cancel
+        slack = np.einsum("ij,ij->i", to_pos - to_neg, to_pos + to_neg)
+        slack += margin
+        d_pos = d_neg = None  # the gradient of squared distances needs no norms
     else:
         d_pos, d_neg = _row_norms(to_pos), _row_norms(to_neg)
-    slack = d_pos - d_neg + margin
+        slack = d_pos - d_neg + margin
     out = [None, None, None]
     if value:
         out[0] = np.maximum(slack, 0)

@@ -386,6 +386,23 @@ def test_triplet_norms_neither_overflow_nor_underflow(scale):
         assert np.all(np.isfinite(g)) and np.abs(g).max() <= 2 + 1e-12  # unit vectors
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e100, 1e160, 1e200])
+def test_squared_triplet_does_not_square_large_distances(scale):
+    # |a - p|^2 and |a - n|^2 overflow at this scale, their difference does not: it is
+    # formed as a sum of (n - p)(2a - p - n). The inputs are powers of two times small
+    # integers, so every difference and product below is exact.
+    big, small = 2.0 ** round(np.log2(scale)), 2.0 ** round(np.log2(scale) - 200)
+    a = np.array([[big, 0.0], [0.0, big]])
+    p = np.array([[0.0, 3 * small], [5 * small, 0.0]])
+    n = np.zeros((2, 2))
+    values = triplet(a, p, n, margin=0.0, squared=True, reduction="none")
+    np.testing.assert_array_equal(values, [9 * small**2, 25 * small**2])
+    grad_a, grad_p, grad_n = triplet.grad(a, p, n, margin=0.0, squared=True, reduction="none")
+    np.testing.assert_array_equal(grad_a, 2 * (n - p))
+    np.testing.assert_array_equal(grad_p, -2 * (a - p))
+    np.testing.assert_array_equal(grad_n, 2 * (a - n))
+
+
 triplet_rows = st.integers(1, 4).flatmap(
     lambda dim: st.tuples(*[hnp.arrays(np.float64, (1, dim), elements=st.floats(-3, 3)) for _ in range(3)])
 )
