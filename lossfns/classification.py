@@ -814,7 +814,9 @@ def _focal_formula(y, z, *, gamma, alpha, value, grad, hess):
     w0 = (1 - y) if alpha is None else (1 - alpha) * (1 - y)
     qg, pg = q**gamma, p**gamma
     out = [None, None, None]
-    if value:
+    if value == "sum":  # of two sums of non-negative terms
+        out[0] = np.vdot(w1 * qg, s) + np.vdot(np.multiply(w0, pg, out=work), r)
+    elif value:
         loss = w1 * qg
         loss *= s
         loss += np.multiply(np.multiply(w0, pg, out=work), r, out=work)
