@@ -328,13 +328,13 @@ class Terms:
     ----------
     formula : callable
         ``formula(*arrays, value, grad, hess, **hyper) -> (value, grad, hess)``, each
-        ``None`` when not asked for. A row-wise formula may be asked for ``value="sum"``,
-        when only the sum of its unweighted values is needed; it may then return that
-        sum (summing non-negative parts separately, say, by dot products) or the values. ``value`` has shape ``sample_shape``; ``grad`` and
+        ``None`` when not asked for. ``value`` has shape ``sample_shape``; ``grad`` and
         ``hess`` have the shape of the prediction (a tuple of arrays when the loss
         takes several predictions), whose leading axes are ``sample_shape`` (a measure,
         which neither weights nor reduces, may lay them out as it likes). They must be
-        freshly allocated: they are scaled in place.
+        freshly allocated: they are scaled in place. A row-wise formula may be asked for
+        ``value="sum"`` when only the sum of its unweighted values is needed; it may then
+        return that sum (adding up non-negative parts by dot products, say) or the values.
     arrays : tuple of ndarray
         Validated array arguments, in the order ``formula`` takes them.
     sample_shape : tuple of int

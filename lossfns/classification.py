@@ -67,7 +67,10 @@ def _bce_with_logits_formula(y, z, *, pos_weight, value, grad, hess):
     out = [None, None, None]
     if value == "sum":  # of three sums of non-negative terms
         log1p_e = np.log1p(e)
-        both = np.add.reduce(log1p_e, axis=None) if pos_weight is None else np.vdot(c0 + c1, log1p_e)
+        if pos_weight is None:  # c0 + c1 = 1
+            both = np.add.reduce(log1p_e, axis=None)
+        else:
+            both = np.vdot(c0 + c1, log1p_e)
         out[0] = both + np.vdot(c0, high) - np.vdot(c1, low)
     elif value:
         loss = np.log1p(e)

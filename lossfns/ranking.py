@@ -391,7 +391,11 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
-        checks=((0, one_of("y_similar", (0, 1))), (1, finite("distance")), (1, nonnegative("distance"))),
+        checks=(
+            (0, one_of("y_similar", (0, 1))),
+            (1, finite("distance")),
+            (1, nonnegative("distance")),
+        ),
         margin=dtype.type(_margin(margin)),
     )
 
