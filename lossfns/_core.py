@@ -332,9 +332,10 @@ class Terms:
         ``hess`` have the shape of the prediction (a tuple of arrays when the loss
         takes several predictions), whose leading axes are ``sample_shape`` (a measure,
         which neither weights nor reduces, may lay them out as it likes). They must be
-        freshly allocated: they are scaled in place. A row-wise formula may be asked for
-        ``value="sum"`` when only the sum of its unweighted values is needed; it may then
-        return that sum (adding up non-negative parts by dot products, say) or the values.
+        freshly allocated: they are scaled in place. A row-wise float64 formula may be
+        asked for ``value="sum"`` when only the sum of its unweighted values is needed; it
+        may then return that sum (adding up non-negative parts by dot products, say) or
+        the values.
     arrays : tuple of ndarray
         Validated array arguments, in the order ``formula`` takes them.
     sample_shape : tuple of int
@@ -425,8 +426,8 @@ class Terms:
         block = max(1, BLOCK_SIZE // max(a[:1].size for a in arrays))
         starts = range(0, n_rows, block)
         sums, results = [], [None, None, None]
-        if value and weight is None and self.reduction != "none":
-            value = "sum"
+        if value and weight is None and self.reduction != "none" and self.dtype == np.float64:
+            value = "sum"  # (float32 keeps NumPy's pairwise sums: their error bound is smaller)
         for start in starts:
             rows = slice(start, start + block)
             w = weight if weight is None or weight.ndim == 0 else weight[rows]

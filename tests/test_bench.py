@@ -142,6 +142,21 @@ def test_a_summed_value_is_the_sum_of_the_values(case):
 
 
 @pytest.mark.parametrize("case", list(CASES))
+def test_a_float32_sum_keeps_pairwise_accuracy(case):
+    # float32 values are summed by NumPy's pairwise summation (Terms asks only float64
+    # formulas for value="sum"): for non-negative terms the relative error is at most
+    # about eps log2(n); the bound allows twice that
+    loss, args, hyper = CASES[case]
+    args = tuple(a.astype(np.float32) if a.dtype == np.float64 else a for a in args)
+    hyper = {k: np.float32(v) if isinstance(v, float) else v for k, v in hyper.items()}
+    hyper = {k: v.astype(np.float32) if isinstance(v, np.ndarray) else v for k, v in hyper.items()}
+    total = loss(*args, **hyper, reduction="sum")
+    assert total.dtype == np.float32
+    exact = math.fsum(loss(*args, **hyper, reduction="none").ravel().tolist())
+    assert total == pytest.approx(exact, rel=2 * math.log2(N) * 2.0**-24)
+
+
+@pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_bad_entry_in_the_last_block_is_an_error(case, bad):
     # the finiteness and label checks of row-wise losses run block by block
