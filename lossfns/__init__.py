@@ -6,104 +6,22 @@ elementwise in a scalar prediction, ``.hess``. Importing ``lossfns`` imports Num
 SciPy only; the plotting helpers in :mod:`lossfns.plot` import matplotlib when called.
 """
 
+from . import classification, information, ltv, ranking, regression
 from ._core import ElementwiseLoss, Loss, Measure
-from .classification import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    focal_loss,
-    hinge,
-    logistic_loss,
-    multi_positive_softmax_cross_entropy,
-    softmax_cross_entropy,
-    softmax_focal_loss,
-    squared_hinge,
-)
-from .information import (
-    conditional_entropy,
-    cross_entropy,
-    entropy,
-    js_divergence,
-    kl_divergence,
-    mutual_information,
-    self_information,
-)
-from .regression import (
-    bucket_centers,
-    bucket_expectation,
-    bucketize,
-    equal_frequency_edges,
-    gaussian_soft_labels,
-    huber,
-    log_cosh,
-    mae,
-    mape,
-    mse,
-    pinball,
-    smape,
-    watch_time_logistic,
-    watch_time_predict,
-)
-from .ranking import bpr, contrastive, pairwise_hinge, pairwise_logistic, triplet
-from .ltv import (
-    DecileTable,
-    decile_table,
-    gain_curve,
-    normalized_gini,
-    ziln_loss,
-    ziln_predict,
-    ziln_quantile,
-)
+from .classification import *  # noqa: F403 (each family module lists its names in __all__)
+from .information import *  # noqa: F403
+from .ltv import *  # noqa: F403
+from .ranking import *  # noqa: F403
+from .regression import *  # noqa: F403
 
 __all__ = [
     "Loss",
     "ElementwiseLoss",
-    # classification
-    "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "softmax_cross_entropy",
-    "multi_positive_softmax_cross_entropy",
-    "logistic_loss",
-    "hinge",
-    "squared_hinge",
-    "focal_loss",
-    "softmax_focal_loss",
-    # information theory
     "Measure",
-    "self_information",
-    "entropy",
-    "cross_entropy",
-    "kl_divergence",
-    "js_divergence",
-    "conditional_entropy",
-    "mutual_information",
-    # regression
-    "mse",
-    "mae",
-    "huber",
-    "mape",
-    "smape",
-    "pinball",
-    "log_cosh",
-    "equal_frequency_edges",
-    "bucketize",
-    "bucket_centers",
-    "gaussian_soft_labels",
-    "bucket_expectation",
-    "watch_time_logistic",
-    "watch_time_predict",
-    # ranking and metric learning
-    "pairwise_hinge",
-    "bpr",
-    "pairwise_logistic",
-    "contrastive",
-    "triplet",
-    # lifetime value
-    "ziln_loss",
-    "ziln_predict",
-    "ziln_quantile",
-    "gain_curve",
-    "normalized_gini",
-    "decile_table",
-    "DecileTable",
+    *classification.__all__,
+    *information.__all__,
+    *regression.__all__,
+    *ranking.__all__,
+    *ltv.__all__,
 ]
 __version__ = "0.1.0"

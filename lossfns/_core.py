@@ -448,7 +448,9 @@ class Terms:
                     continue
                 if results[k] is None:
                     results[k] = _empty_like_rows(d, n_rows)
-                self._scale_into(d, w, results[k], rows)
+                result = results[k]
+                into = tuple(r[rows] for r in result) if isinstance(d, tuple) else result[rows]
+                self._scale(d, w, into)
         if value:
             if self.reduction == "none":
                 results[0] = sums[0] if len(sums) == 1 else np.concatenate(sums)
@@ -476,13 +478,14 @@ class Terms:
     def _finish(self, reduced):
         return reduced / self.total_weight if self.reduction == "mean" else reduced
 
-    def _scale_into(self, derivative, weight: np.ndarray | None, result, rows: slice) -> None:
-        """``result[rows] = _scale(derivative, weight)`` in one pass over the block."""
+    def _scale(self, derivative, weight: np.ndarray | None, out=None):
+        """``derivative`` times the weights, over the total for a mean: in place, or
+        written into ``out`` (a view of the result) in the same pass."""
         if isinstance(derivative, tuple):
-            for d, r in zip(derivative, result):
-                self._scale_into(d, weight, r, rows)
-            return
-        out = result[rows]
+            outs = (None,) * len(derivative) if out is None else out
+            return tuple(self._scale(d, weight, o) for d, o in zip(derivative, outs))
+        if out is None:
+            out = derivative
         w = self._weights_for(weight, derivative.ndim)
         if w is not None:
             np.multiply(derivative, w, out=out)
@@ -490,18 +493,9 @@ class Terms:
                 out *= self.inverse_total
         elif self.reduction == "mean":
             np.multiply(derivative, self.inverse_total, out=out)
-        else:
+        elif out is not derivative:
             out[...] = derivative
-
-    def _scale(self, derivative, weight: np.ndarray | None):
-        if isinstance(derivative, tuple):
-            return tuple(self._scale(d, weight) for d in derivative)
-        w = self._weights_for(weight, derivative.ndim)
-        if w is not None:
-            derivative *= w
-        if self.reduction == "mean":
-            derivative *= self.inverse_total
-        return derivative
+        return out
 
 
 def _run_checks(checks, arrays) -> None:

@@ -314,14 +314,16 @@ def _softmax_parts(z, w_at=None):
     z = np.ascontiguousarray(z)
     starts = np.arange(0, z.size, z.shape[1])
     top = starts + np.argmax(z, axis=1)
-    high = z.reshape(-1)[top]
+    z_flat = z.reshape(-1)
+    high = z_flat[top]
     e = np.subtract(z, high[:, None])  # -gap, exactly
-    gap = np.negative(e) if w_at is None else high - z.reshape(-1)[starts + w_at]
+    gap = np.negative(e) if w_at is None else high - z_flat[starts + w_at]
     with np.errstate(under="ignore"):
         np.exp(e, out=e)
-    e.reshape(-1)[top] = 0  # for the sum of the others; then back to exp(0) = 1
+    e_flat = e.reshape(-1)  # a view: e is C-contiguous as z is
+    e_flat[top] = 0  # for the sum of the others; then back to exp(0) = 1
     rest = e @ np.ones(e.shape[1], e.dtype)  # row sums: BLAS beats sum(axis=1) on short rows
-    e.reshape(-1)[top] = 1
+    e_flat[top] = 1
     # scaling rows by a reciprocal (within an ulp of dividing) runs faster in einsum
     p = np.einsum("ij,i->ij", e, 1 / (1 + rest))  # (out=e would be slower: it aliases)
     at_top = rest / (1 + rest)

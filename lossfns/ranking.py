@@ -11,10 +11,8 @@ import numpy as np
 
 from ._core import (
     Terms,
-    check_nonnegative,
     check_same_shape,
     check_scalar,
-    check_values_in,
     elementwise_loss,
     finite,
     float_dtype,
