@@ -575,6 +575,10 @@ class ElementwiseLoss(Loss):
         """Diagonal of the Hessian of the reduced loss, per prediction argument."""
         return self._terms(*args, **kwargs).evaluate(value=False, hess=True)[2]
 
+    def grad_hess(self, *args: Any, **kwargs: Any):
+        """``(grad, hess)`` from one pass and one validation (what a boosting objective needs)."""
+        return self._terms(*args, **kwargs).evaluate(value=False, grad=True, hess=True)[1:]
+
 
 def loss(declaration: Callable[..., Terms]) -> Loss:
     """Make a :class:`Loss` from a function that validates its arguments into :class:`Terms`."""
