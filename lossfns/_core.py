@@ -1,28 +1,49 @@
-"""The one shared mechanism of ``lossfns``: the loss wrapper, reductions, dtypes, validation.
+"""The one shared mechanism of ``lossfns``: declaring a loss, weighting and reducing it,
+evaluating it block by block, and validating its inputs.
 
-A family module declares a loss in two parts:
+How a loss is made, in five steps (``regression.huber`` is a short complete example):
 
-* a *formula*, ``formula(*arrays, value, grad, hess, **hyper)``, that returns the
-  per-sample values and, when asked, their derivatives with respect to the prediction
-  argument(s) — computed in one pass so that value and gradient share their work;
-* a public function carrying the signature and the docstring, whose body validates its
-  arguments and returns :class:`Terms`; decorating it with :func:`loss` (or
-  :func:`elementwise_loss`) turns it into a :class:`Loss` with ``grad``, ``hess`` and
-  ``value_and_grad``. Checks of every entry of a large array (finiteness, label
-  domains: :func:`finite`, :func:`within`, :func:`one_of`, :func:`nonnegative`) may be
-  handed to :class:`Terms`, which runs them block by block while the data is in cache.
+1. **The formula** — a function ``formula(*arrays, value, grad, hess, **hyper)`` that
+   returns ``(value, grad, hess)``: the per-sample loss values and their derivatives with
+   respect to the prediction argument(s), each ``None`` when not asked for. It is written
+   for a reader: plain NumPy expressions in the variables of the book's equation, shared
+   intermediates computed once, stable building blocks taken from :mod:`lossfns._stable`.
+   A *row-wise* formula treats the rows of its arrays (entries along axis 0)
+   independently; most are elementwise, which is row-wise too.
+2. **The declaration** — the public function, with the loss's signature and its numpydoc
+   docstring. Its body validates the arguments (:func:`paired_arrays`, :func:`real_array`,
+   :func:`check_scalar`, ...) and returns :class:`Terms`: the validated arrays, the formula,
+   the hyper-parameters, and the checks of every entry (:func:`finite`, :func:`within`,
+   :func:`one_of`, :func:`nonnegative`) that the evaluation runs block by block while each
+   block is in cache.
+3. **The decorator** — :func:`loss`, or :func:`elementwise_loss` for a loss elementwise in a
+   scalar prediction (which then also has ``hess`` and ``grad_hess``), naming the
+   formula(s) the declaration uses so that the book can show them. The result is a
+   :class:`Loss` with ``grad``, ``value_and_grad`` (and ``hess``, ``grad_hess``), each with
+   the declaration's own signature.
+4. **The API** — the name in the family module's ``__all__`` (and so in ``lossfns``), an
+   ``autofunction`` entry on the API page (``appendix/api.md``).
+5. **Tests and the book** — an entry in ``tests/test_shared.py``'s ``CASES`` (a test fails
+   while a public loss has none: it runs the block, derivative and ``grad_hess`` checks
+   every loss must pass), tests of the loss's own values against an independent reference,
+   its extremes and its bad input; and the section that derives it, which shows the
+   formula with :func:`lossfns.book.show_formula` (a test checks that the page its
+   docstring links to shows it).
 
-Everything else — weighting, the three reductions, scaling the derivatives to match
-them — happens here, once. Information measures between distributions (which return one
-value per distribution and are never reduced) are declared the same way with
-:func:`measure`, which makes a :class:`Measure`.
+Everything else — sample weights, the three reductions, scaling the derivatives to match
+them, evaluating in blocks — happens here, in :class:`Weighting` (the policy) and
+:func:`evaluate_in_blocks` (the executor). Information measures between distributions,
+which return one value per distribution and are never reduced, are declared the same way
+with :func:`measure`.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -32,38 +53,41 @@ __all__ = [
     "BLOCK_SIZE",
     "Loss",
     "ElementwiseLoss",
+    "Measure",
     "Terms",
+    "Weighting",
+    "evaluate_in_blocks",
     "loss",
     "elementwise_loss",
-    "Measure",
     "measure",
     "float_dtype",
     "real_array",
+    "paired_arrays",
     "finite",
     "within",
     "one_of",
     "nonnegative",
-    "check_interval",
-    "check_values_in",
-    "check_nonnegative",
     "check_distribution",
     "check_class_indices",
     "check_same_shape",
     "check_scalar",
+    "check_margin",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
 
-BLOCK_SIZE = 9 << 10
-"""Entries per array in one block of a row-wise evaluation (:class:`Terms`): 9216 float64
-values, 72 KiB, so that a formula's dozen temporaries fit in a 2 MiB L2 cache, stay
-below 128 KiB, from which the C allocator maps fresh pages for every array, and keep
-each dot product (at most 10 000 entries) and matrix-vector product (fewer than 9216)
-below the sizes from which OpenBLAS starts threads that cost more than the work.
-Measured with ``bench/speed.py`` against 8192 and 12288, with one and two threads."""
+BLOCK_SIZE = 1 << 15
+"""Entries per array in one block of a row-wise evaluation (:func:`evaluate_in_blocks`).
+
+A formula allocates a dozen temporaries the size of its block; at 32 768 float64 entries
+(256 KiB each) they stay in the 2 MiB L2 cache while the work per block still dwarfs
+NumPy's per-call overhead. Measured with ``bench/speed.py`` (value and gradient of every
+benchmarked loss at 10^5-10^7 entries, one thread) against 8 192, 16 384 and 65 536:
+the chosen size was fastest or within 3 % of the fastest for every loss."""
 
 
 Formula = Callable[..., tuple[Any, Any, Any]]
+Check = Callable[[np.ndarray], None]
 
 
 # --------------------------------------------------------------------------- dtypes
@@ -72,11 +96,14 @@ Formula = Callable[..., tuple[Any, Any, Any]]
 def float_dtype(*values: Any) -> np.dtype:
     """The dtype a computation on ``values`` runs in.
 
-    float32 when every floating-point array among ``values`` is float32 (and there is at
-    least one); float64 otherwise. Integer and bool arrays do not vote; Python scalars
-    (hyper-parameters such as ``margin=1.0``) and ``None`` are ignored.
+    float32 when every floating-point value among ``values`` is float32 (and there is at
+    least one); float64 otherwise. Integer and bool arrays do not vote; Python numbers
+    (hyper-parameters such as ``margin=1.0``) and ``None`` are ignored, NumPy scalars vote
+    like arrays.
 
     >>> float_dtype(np.float32([0.5]), np.array([1, 0]))
+    dtype('float32')
+    >>> float_dtype(np.float32(0.5), np.float32(1.0))
     dtype('float32')
     >>> float_dtype(np.float32([0.5]), [1.0, 0.0])
     dtype('float64')
@@ -84,7 +111,7 @@ def float_dtype(*values: Any) -> np.dtype:
     kinds = [
         np.asarray(v).dtype
         for v in values
-        if v is not None and not isinstance(v, (bool, numbers.Number))
+        if v is not None and not isinstance(v, (bool, int, float, complex))
     ]
     floats = [d for d in kinds if d.kind == "f"]
     if floats and all(d == np.float32 for d in floats):
@@ -100,14 +127,13 @@ def real_array(
 ) -> np.ndarray:
     """``x`` as a non-empty array of finite real numbers, cast to ``dtype`` if given.
 
-    With ``finite=False`` the caller checks finiteness later, as one of the
-    ``checks`` of :class:`Terms` (see :func:`finite`), which runs block by block while the
-    data is in cache.
+    With ``finite=False`` the finiteness check is left to the caller, usually as one of
+    the ``checks`` of :class:`Terms` (see :func:`finite`), which runs block by block.
 
     Raises
     ------
     TypeError
-        If ``x`` is not numeric (strings, objects, complex numbers).
+        If ``x`` is not numeric (strings, objects, complex numbers) or is ragged.
     ValueError
         If ``x`` is empty or holds NaN or an infinity.
 
@@ -127,71 +153,51 @@ def real_array(
     if a.size == 0:
         raise ValueError(f"{name} is empty")
     if finite:
-        with np.errstate(over="ignore", invalid="ignore"):
-            _check_finite(a, name)
+        _check_finite(a, name)
     if dtype is not None:
         a = a.astype(dtype, copy=False)
     return a
 
 
-def _check_finite(a: np.ndarray, name: str) -> None:
-    # The sum of squares is finite unless an entry is NaN or infinite, or it overflows
-    # (entries beyond ~1e154), which the exact test then tells apart. One BLAS pass;
-    # the caller silences the overflow and invalid-value warnings.
-    if a.dtype.kind == "f":
-        flat = a.ravel()
-        if not math.isfinite(np.dot(flat, flat)) and not np.isfinite(a).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+def paired_arrays(
+    first: Any, second: Any, names: tuple[str, str], *others: Any
+) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Two arguments of one shape (targets and predictions, two scores, ...) as arrays.
 
+    Both are cast to the computation's dtype, decided by them and ``others`` (the
+    remaining float arguments, such as ``sample_weight``; see :func:`float_dtype`). Their
+    finiteness is left to the ``checks`` of :class:`Terms`.
 
-Check = Callable[[np.ndarray], None]
-
-
-def finite(name: str) -> Check:
-    """A check (for ``Terms(checks=...)``) that every entry is finite."""
-    return functools.partial(_check_finite, name=name)
-
-
-def within(name: str, low: float, high: float) -> Check:
-    """A check that every entry is finite and lies in ``[low, high]``."""
-    return functools.partial(check_interval, name=name, low=low, high=high)
-
-
-def one_of(name: str, allowed: tuple[float, ...]) -> Check:
-    """A check that every entry is one of ``allowed`` (so finite)."""
-    return functools.partial(check_values_in, name=name, allowed=allowed)
-
-
-def nonnegative(name: str) -> Check:
-    """A check that every entry is at least 0."""
-    return functools.partial(check_nonnegative, name=name)
-
-
-def check_interval(a: np.ndarray, name: str, low: float, high: float) -> None:
-    """Raise ``ValueError`` unless every entry of ``a`` is finite and lies in ``[low, high]``.
-
-    >>> check_interval(np.array([0.0, 1.5]), "y_true", 0, 1)
+    >>> y, p, dtype = paired_arrays([1, 0], [0.5, 0.25], ("y_true", "y_pred"))
+    >>> p, dtype
+    (array([0.5 , 0.25]), dtype('float64'))
+    >>> paired_arrays([1, 0], [[0.5], [0.25]], ("y_true", "y_pred"))
     Traceback (most recent call last):
     ...
-    ValueError: y_true must lie in [0, 1]; found 1.5
+    ValueError: shapes differ: y_true (2,), y_pred (2, 1)
     """
+    dtype = float_dtype(first, second, *others)
+    a = real_array(first, names[0], dtype, finite=False)
+    b = real_array(second, names[1], dtype, finite=False)
+    check_same_shape(**{names[0]: a, names[1]: b})
+    return a, b, dtype
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def _check_within(a: np.ndarray, name: str, low: float, high: float) -> None:
     smallest, largest = a.min(), a.max()  # NaN if any entry is NaN
     if not (math.isfinite(smallest) and math.isfinite(largest)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    if not smallest >= low:
-        raise ValueError(f"{name} must lie in [{low}, {high}]; found {smallest}")
-    if not largest <= high:
-        raise ValueError(f"{name} must lie in [{low}, {high}]; found {largest}")
+    for bad, ok in ((smallest, smallest >= low), (largest, largest <= high)):
+        if not ok:
+            raise ValueError(f"{name} must lie in [{low}, {high}]; found {bad}")
 
 
-def check_values_in(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> None:
-    """Raise ``ValueError`` unless every entry of ``a`` is one of ``allowed``.
-
-    >>> check_values_in(np.array([1, 0, -1]), "y_true", (-1, 1))
-    Traceback (most recent call last):
-    ...
-    ValueError: y_true must hold only the values (-1, 1); found 0
-    """
+def _check_one_of(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> None:
     bad = ~np.isin(a, allowed)
     if bad.any():
         if not np.isfinite(a[bad]).all():
@@ -199,23 +205,62 @@ def check_values_in(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> Non
         raise ValueError(f"{name} must hold only the values {allowed}; found {a[bad].flat[0]}")
 
 
-def check_nonnegative(a: np.ndarray, name: str) -> None:
-    """Raise ``ValueError`` unless every entry of ``a`` is at least 0.
+def _check_nonnegative(a: np.ndarray, name: str) -> None:
+    smallest = a.min()
+    if not smallest >= 0:  # NaN fails too
+        if math.isnan(smallest):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError(f"{name} must be non-negative; found {smallest}")
 
-    >>> check_nonnegative(np.array([1.0, -0.5]), "distance")
+
+def finite(name: str) -> Check:
+    """The check that every entry of the array named ``name`` is finite.
+
+    >>> finite("logits")(np.array([0.5, np.inf]))
+    Traceback (most recent call last):
+    ...
+    ValueError: logits contains NaN or infinite values
+    """
+    return functools.partial(_check_finite, name=name)
+
+
+def within(name: str, low: float, high: float) -> Check:
+    """The check that every entry is finite and lies in ``[low, high]``.
+
+    >>> within("y_true", 0, 1)(np.array([0.0, 1.5]))
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true must lie in [0, 1]; found 1.5
+    """
+    return functools.partial(_check_within, name=name, low=low, high=high)
+
+
+def one_of(name: str, allowed: tuple[float, ...]) -> Check:
+    """The check that every entry is one of ``allowed`` (so finite).
+
+    >>> one_of("y_true", (-1, 1))(np.array([1, 0, -1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true must hold only the values (-1, 1); found 0
+    """
+    return functools.partial(_check_one_of, name=name, allowed=allowed)
+
+
+def nonnegative(name: str) -> Check:
+    """The check that every entry is at least 0 (and not NaN).
+
+    >>> nonnegative("distance")(np.array([1.0, -0.5]))
     Traceback (most recent call last):
     ...
     ValueError: distance must be non-negative; found -0.5
     """
-    smallest = a.min()
-    if not smallest >= 0:  # NaN fails too
-        raise ValueError(f"{name} must be non-negative; found {smallest}")
+    return functools.partial(_check_nonnegative, name=name)
 
 
 DISTRIBUTION_ATOL = 1e-6
 
 
-def check_distribution(a: np.ndarray, name: str, axis: int = -1) -> None:
+def check_distribution(a: np.ndarray, name: str, axis: int | tuple[int, ...] = -1) -> None:
     """Raise ``ValueError`` unless ``a`` holds probability distributions along ``axis``.
 
     Entries must be non-negative and each slice along ``axis`` must sum to 1 within
@@ -226,20 +271,20 @@ def check_distribution(a: np.ndarray, name: str, axis: int = -1) -> None:
     ...
     ValueError: y_true must sum to 1 along axis -1 (within 1e-06); a sum is 0.9
     """
-    check_nonnegative(a, name)
+    nonnegative(name)(a)
     sums = a.sum(axis=axis, dtype=np.float64)
     worst = np.abs(sums - 1).argmax()
     if abs(sums.flat[worst] - 1) > DISTRIBUTION_ATOL:
         raise ValueError(
             f"{name} must sum to 1 along axis {axis} (within {DISTRIBUTION_ATOL:g}); "
-            f"a sum is {sums.flat[worst]:.6g}"
+            f"a sum is {sums.flat[worst]:.10g}"
         )
 
 
 def check_class_indices(a: np.ndarray, name: str, n_classes: int) -> np.ndarray:
-    """``a`` as an integer array of class indices in ``range(n_classes)``.
+    """``a`` as an int64 array of class indices in ``range(n_classes)``.
 
-    Integer-valued floats are rejected too: a class index must be an integer dtype.
+    Integer-valued floats are rejected: a class index must have an integer dtype.
 
     >>> check_class_indices(np.array([0, 2, 3]), "y_true", 3)
     Traceback (most recent call last):
@@ -248,11 +293,11 @@ def check_class_indices(a: np.ndarray, name: str, n_classes: int) -> np.ndarray:
     """
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class indices, got dtype {a.dtype}")
-    smallest, largest = a.min(), a.max()
+    smallest, largest = int(a.min()), int(a.max())  # exact for every integer dtype
     if smallest < 0 or largest >= n_classes:
         bad = smallest if smallest < 0 else largest
         raise ValueError(f"{name} must hold class indices in range({n_classes}); found {bad}")
-    return a
+    return a.astype(np.int64, copy=False)
 
 
 def check_same_shape(**arrays: np.ndarray) -> None:
@@ -284,10 +329,10 @@ def check_scalar(
     ...
     ValueError: delta must be > 0, got 0.0
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (value == low and not low_inclusive)):
         raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value}")
@@ -296,29 +341,214 @@ def check_scalar(
     return value
 
 
-def _check_reduction(reduction: Any) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+def check_margin(margin: Any) -> float:
+    """The ``margin`` of a margin loss (hinge, pairwise hinge, contrastive, triplet): ≥ 0.
+
+    >>> check_margin(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: margin must be >= 0, got -1.0
+    """
+    return check_scalar(margin, "margin", low=0)
 
 
-def _check_sample_weight(
-    sample_weight: Any, sample_shape: tuple[int, ...], dtype: np.dtype
-) -> np.ndarray | None:
-    """Weights of shape ``sample_shape`` or a leading part of it (one weight per row)."""
-    if sample_weight is None:
-        return None
-    w = real_array(sample_weight, "sample_weight", dtype)
-    if w.shape != sample_shape[: w.ndim]:
-        raise ValueError(
-            f"sample_weight has shape {w.shape}; it must be {sample_shape} "
-            f"or a leading part of it"
-        )
-    check_nonnegative(w, "sample_weight")
-    return w
+def _run_checks(checks: tuple[tuple[int, Check], ...], arrays) -> None:
+    for index, check in checks:
+        check(arrays[index])
 
 
-# ---------------------------------------------------------------------- the wrapper
+# ------------------------------------------------------- weighting and reduction
+
+
+class Weighting:
+    """The reduction policy of one evaluation: sample weights, ``reduction`` and the total.
+
+    ``"mean"`` is :math:`\\sum_i w_i \\ell_i / \\sum_i w_i` (with no weights, the plain
+    mean); ``"sum"`` is :math:`\\sum_i w_i \\ell_i`; ``"none"`` keeps the weighted terms
+    :math:`w_i \\ell_i`. Derivatives are scaled to match: by :math:`w_i`, and for a mean by
+    :math:`1/\\sum_i w_i`. A mean does not change when every weight is scaled by one
+    factor, so its weights are divided by the largest first: weights near the ends of the
+    float range (5e-324, 1e308) neither underflow in the terms nor overflow in the total.
+
+    Parameters
+    ----------
+    sample_weight : array_like or None
+        Non-negative weights of ``sample_shape`` or a leading part of it (one per row).
+    reduction : {"mean", "sum", "none"}
+    sample_shape : tuple of int
+        Shape of the per-sample values.
+    dtype : numpy dtype
+        The computation's dtype.
+    mean_weights : ndarray, optional
+        Per-sample weights with which samples count in the denominator of a mean besides
+        ``sample_weight``: for a formula that weights its own terms, as torch's
+        class-weighted cross-entropy divides by :math:`\\sum_i w_i c_{y_i}`.
+    """
+
+    def __init__(
+        self,
+        sample_weight: Any,
+        reduction: Any,
+        sample_shape: tuple[int, ...],
+        dtype: np.dtype,
+        mean_weights: np.ndarray | None = None,
+    ) -> None:
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        self.dtype = dtype
+        self.weight = None
+        if sample_weight is not None:
+            weight = real_array(sample_weight, "sample_weight", dtype)
+            if weight.shape != sample_shape[: weight.ndim]:
+                raise ValueError(
+                    f"sample_weight has shape {weight.shape}; it must be {sample_shape} "
+                    f"or a leading part of it"
+                )
+            nonnegative("sample_weight")(weight)
+            largest = weight.max()
+            if reduction == "mean" and largest > 0:
+                weight = weight / largest
+            self.weight = weight
+        self.total = None
+        if reduction == "mean":
+            self.total = self._total(sample_shape, mean_weights)
+
+    def _total(self, sample_shape, mean_weights):
+        """The mean's denominator."""
+        if mean_weights is not None:
+            counts = mean_weights
+            if self.weight is not None:
+                counts = counts * self.expand(self.weight, mean_weights.ndim)
+            total = np.sum(counts, dtype=self.dtype)
+            problem = (
+                "every sample has weight zero (sample_weight times the class_weight of "
+                "its class)"
+            )
+        elif self.weight is not None:
+            total = np.sum(self.weight, dtype=self.dtype) * (
+                math.prod(sample_shape) // self.weight.size
+            )
+            problem = "sample_weight sums to zero"
+        else:
+            return self.dtype.type(math.prod(sample_shape))
+        if total == 0:
+            raise ValueError(f"{problem}; the weighted mean is undefined")
+        return total
+
+    def rows(self, rows: slice) -> np.ndarray | None:
+        """The weights of a block of rows (``None`` when there are none)."""
+        if self.weight is None or self.weight.ndim == 0:
+            return self.weight
+        return self.weight[rows]
+
+    @staticmethod
+    def expand(weight: np.ndarray, ndim: int) -> np.ndarray:
+        """``weight`` with trailing axes added to broadcast against ``ndim``-D terms."""
+        return weight.reshape(weight.shape + (1,) * (ndim - weight.ndim))
+
+    def weigh(self, terms: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+        """The weighted terms :math:`w_i \\ell_i`."""
+        return terms if weight is None else terms * self.expand(weight, terms.ndim)
+
+    def finish(self, total):
+        """The reduced value from the sum of the weighted terms."""
+        return total if self.total is None else total / self.total
+
+    def scale(self, derivative, weight: np.ndarray | None, out=None):
+        """``derivative`` times the weights, over the total for a mean (a tuple for
+        several predictions); written into ``out`` (a view of the result) when given."""
+        if isinstance(derivative, tuple):
+            outs = (None,) * len(derivative) if out is None else out
+            return tuple(self.scale(d, weight, o) for d, o in zip(derivative, outs))
+        factor = None if weight is None else self.expand(weight, derivative.ndim)
+        if self.total is not None:
+            # one product with 1/total: within an ulp of the division, and faster
+            factor = 1 / self.total if factor is None else factor * (1 / self.total)
+        if factor is None:
+            if out is None:
+                return derivative
+            out[...] = derivative
+            return out
+        return np.multiply(derivative, factor, out=out)
+
+
+# ----------------------------------------------------------------------- evaluation
+
+
+def evaluate_in_blocks(
+    formula: Formula,
+    arrays: tuple[np.ndarray, ...],
+    checks: tuple[tuple[int, Check], ...],
+    weighting: Weighting,
+    *,
+    value: bool,
+    grad: bool,
+    hess: bool,
+):
+    """Evaluate a row-wise ``formula`` on blocks of rows and reduce as ``weighting`` says.
+
+    Each block holds about :data:`BLOCK_SIZE` entries per array, so the formula's
+    temporaries stay in the processor's cache and a reduced value never holds one value
+    per sample in memory. The entry checks run on each block just before it is evaluated.
+    The scaled derivatives are written straight into the result arrays (``out=``): this is
+    the one place of the library that writes into a buffer, and it saves a copy of every
+    derivative. Results equal those of one call on the whole arrays, up to the order of
+    the summation of the value.
+    """
+    whole = [np.atleast_1d(a) for a in arrays]
+    n_rows = len(whole[0])
+    rows_per_block = max(1, BLOCK_SIZE // max(a[:1].size for a in whole))
+    value_sum, pieces, results = [], [], [None, None]
+    for start in range(0, n_rows, rows_per_block):
+        rows = slice(start, start + rows_per_block)
+        block = [a[rows] for a in whole]
+        _run_checks(checks, block)
+        v, g, h = formula(*block, value=value, grad=grad, hess=hess)
+        weight = weighting.rows(rows)
+        if v is not None:
+            weighted = weighting.weigh(v, weight)
+            if weighting.reduction == "none":
+                pieces.append(weighted)
+            else:
+                value_sum.append(np.sum(weighted, dtype=weighting.dtype))
+        for k, derivative in enumerate((g, h)):
+            if derivative is None:
+                continue
+            if n_rows <= rows_per_block:
+                results[k] = weighting.scale(derivative, weight)
+                continue
+            if results[k] is None:
+                results[k] = _empty_rows_like(derivative, n_rows)
+            weighting.scale(derivative, weight, out=_rows_of(results[k], rows))
+    reduced = None
+    if value:
+        if weighting.reduction == "none":
+            reduced = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        else:
+            reduced = weighting.finish(np.sum(value_sum, dtype=weighting.dtype))
+    out = (reduced, *results)
+    if arrays[0].ndim == 0:  # a scalar evaluation: back to NumPy scalars
+        out = tuple(_first(r) for r in out)
+    return out
+
+
+def _empty_rows_like(d, n_rows: int):
+    """Uninitialised arrays like the block result ``d`` (a tuple for several), ``n_rows`` long."""
+    if isinstance(d, tuple):
+        return tuple(_empty_rows_like(x, n_rows) for x in d)
+    return np.empty((n_rows,) + d.shape[1:], d.dtype)
+
+
+def _rows_of(result, rows: slice):
+    return tuple(r[rows] for r in result) if isinstance(result, tuple) else result[rows]
+
+
+def _first(r):
+    """The one entry of each (1,)-shaped result of a scalar evaluation, as a NumPy scalar."""
+    if r is None or np.ndim(r) == 0:
+        return r
+    return tuple(_first(x) for x in r) if isinstance(r, tuple) else r[0]
 
 
 class Terms:
@@ -329,38 +559,26 @@ class Terms:
     formula : callable
         ``formula(*arrays, value, grad, hess, **hyper) -> (value, grad, hess)``, each
         ``None`` when not asked for. ``value`` has shape ``sample_shape``; ``grad`` and
-        ``hess`` have the shape of the prediction (a tuple of arrays when the loss
-        takes several predictions), whose leading axes are ``sample_shape`` (a measure,
-        which neither weights nor reduces, may lay them out as it likes). They must be
-        freshly allocated: they are scaled in place. A row-wise float64 formula may be
-        asked for ``value="sum"`` when only the sum of its unweighted values is needed; it
-        may then return that sum (adding up non-negative parts by dot products, say) or
-        the values.
+        ``hess`` have the shape of the prediction (a tuple of arrays when the loss takes
+        several predictions), whose leading axes are ``sample_shape``.
     arrays : tuple of ndarray
         Validated array arguments, in the order ``formula`` takes them.
     sample_shape : tuple of int
         Shape of the per-sample loss values.
     sample_weight, reduction
-        As passed by the user; validated here.
+        As passed by the user; validated by :class:`Weighting`.
     dtype : numpy dtype
         The computation's dtype (see :func:`float_dtype`).
     rowwise : bool
-        Whether ``formula`` treats the rows of its arrays (their entries along axis 0)
-        independently, with ``value``, ``grad`` and ``hess`` laid out by the same rows.
-        Such a formula is evaluated on blocks of about :data:`BLOCK_SIZE` entries, so
-        that its temporaries stay in the processor's cache and a reduced value never
-        holds one value per sample in memory; the results equal those of one call up to
-        the order of the summation.
+        Whether ``formula`` treats the rows of its arrays independently, with ``value``,
+        ``grad`` and ``hess`` laid out by the same rows; it is then evaluated block by
+        block (:func:`evaluate_in_blocks`).
     checks : sequence of (int, callable)
-        Checks of the entries of ``arrays``: ``check(arrays[i])`` raises ``ValueError``
-        on bad entries (:func:`finite`, :func:`within`, :func:`one_of`). For a row-wise
-        formula they run block by block, just before the block is evaluated, while it is
-        in cache; otherwise once, here.
+        Checks of the entries of ``arrays`` (``check(arrays[i])`` raises ``ValueError``:
+        :func:`finite`, :func:`within`, :func:`one_of`, :func:`nonnegative`). A row-wise
+        evaluation runs them block by block; otherwise they run once, here.
     mean_weights : ndarray, optional
-        Per-sample weights, of ``sample_shape``, with which the samples count in the
-        denominator of ``"mean"`` besides ``sample_weight`` — for a formula that weights its
-        own values, as torch's class-weighted cross-entropy divides by
-        :math:`\\sum_i w_i\\,c_{y_i}`. Validated by the caller.
+        See :class:`Weighting`.
     **hyper
         Hyper-parameters passed on to ``formula``.
     """
@@ -380,152 +598,83 @@ class Terms:
         **hyper: Any,
     ) -> None:
         self.formula = formula
-        self.checks = checks
-        if not rowwise:
-            _run_checks(checks, arrays)
         self.arrays = arrays
         self.hyper = hyper
         self.rowwise = rowwise
-        self.reduction = _check_reduction(reduction)
-        self.weight = _check_sample_weight(sample_weight, sample_shape, dtype)
-        self.dtype = dtype
-        n_samples = math.prod(sample_shape)
-        if mean_weights is not None:
-            w = self._weights_for(self.weight, mean_weights.ndim)
-            weighted = mean_weights if w is None else mean_weights * w
-            self.total_weight = np.sum(weighted, dtype=dtype)
-            problem = "sample_weight times the loss's own per-sample weights sum to zero"
-        elif self.weight is None:
-            self.total_weight = dtype.type(n_samples)
-        else:
-            self.total_weight = np.sum(self.weight, dtype=dtype) * (n_samples // self.weight.size)
-            problem = "sample_weight sums to zero"
-        if self.reduction == "mean" and self.total_weight == 0:
-            raise ValueError(f"{problem}; the weighted mean is undefined")
-        # derivatives of the mean scale by one product (within an ulp of the division)
-        self.inverse_total = 1 / self.total_weight if self.reduction == "mean" else None
+        self.checks = checks
+        self.weighting = Weighting(sample_weight, reduction, sample_shape, dtype, mean_weights)
+        if not rowwise:
+            _run_checks(checks, arrays)
 
     def evaluate(self, value: bool = True, grad: bool = False, hess: bool = False):
-        """Reduced value, gradient and Hessian diagonal (``None`` where not asked)."""
-        if self.rowwise:
-            return self._evaluate_blocks(value, grad, hess)
-        v, g, h = self.formula(*self.arrays, value=value, grad=grad, hess=hess, **self.hyper)
-        return (
-            None if v is None else self._finish(self._reduce(v, self.weight)),
-            None if g is None else self._scale(g, self.weight),
-            None if h is None else self._scale(h, self.weight),
-        )
-
-    def _evaluate_blocks(self, value: bool, grad: bool, hess: bool):
-        # A row-wise formula sees blocks of rows (a scalar input is one row), so its
-        # temporaries stay in cache and it may work in place with out= arguments; the
-        # derivatives are weighted and scaled in cache and copied once into the result.
-        arrays = [np.atleast_1d(a) for a in self.arrays]
-        weight = self.weight
-        n_rows = len(arrays[0])
-        block = max(1, BLOCK_SIZE // max(a[:1].size for a in arrays))
-        starts = range(0, n_rows, block)
-        sums, results = [], [None, None, None]
-        if value and weight is None and self.reduction != "none" and self.dtype == np.float64:
-            value = "sum"  # (float32 keeps NumPy's pairwise sums: their error bound is smaller)
-        for start in starts:
-            rows = slice(start, start + block)
-            w = weight if weight is None or weight.ndim == 0 else weight[rows]
-            blocks = [a[rows] for a in arrays]
-            _run_checks(self.checks, blocks)
-            v, g, h = self.formula(
-                *blocks, value=value, grad=grad, hess=hess, **self.hyper
+        """``(value, grad, hess)``, reduced and scaled; ``None`` where not asked for."""
+        formula = functools.partial(self.formula, **self.hyper)
+        # The formulas are written so that an intermediate that under- or overflows does
+        # not change the result; their floating-point warnings would only alarm the caller.
+        with np.errstate(all="ignore"):
+            if self.rowwise:
+                return evaluate_in_blocks(
+                    formula, self.arrays, self.checks, self.weighting,
+                    value=value, grad=grad, hess=hess,
+                )
+            v, g, h = formula(*self.arrays, value=value, grad=grad, hess=hess)
+            w, weight = self.weighting, self.weighting.weight
+            if v is not None:
+                v = w.weigh(v, weight)
+                if w.reduction != "none":
+                    v = w.finish(np.sum(v, dtype=w.dtype))
+            return (
+                v,
+                None if g is None else w.scale(g, weight),
+                None if h is None else w.scale(h, weight),
             )
-            if value == "sum" and np.ndim(v) == 0:  # the formula summed its values
-                sums.append(v)
-            elif v is not None:
-                sums.append(self._reduce(v, w))
-            for k, d in ((1, g), (2, h)):
-                if d is None:
-                    continue
-                if len(starts) == 1:
-                    results[k] = self._scale(d, w)
-                    continue
-                if results[k] is None:
-                    results[k] = _empty_like_rows(d, n_rows)
-                result = results[k]
-                into = tuple(r[rows] for r in result) if isinstance(d, tuple) else result[rows]
-                self._scale(d, w, into)
-        if value:
-            if self.reduction == "none":
-                results[0] = sums[0] if len(sums) == 1 else np.concatenate(sums)
-            else:
-                total = sums[0] if len(sums) == 1 else np.sum(sums, dtype=self.dtype)
-                results[0] = self._finish(total)
-        if self.arrays[0].ndim == 0:  # back to scalars
-            results = [_first(r) for r in results]
-        return tuple(results)
-
-    def _weights_for(self, weight: np.ndarray | None, ndim: int) -> np.ndarray | None:
-        if weight is None:
-            return None
-        return weight.reshape(weight.shape + (1,) * (ndim - weight.ndim))
-
-    def _reduce(self, values: np.ndarray, weight: np.ndarray | None):
-        """Weighted values (``"none"``) or their sum (``"mean"`` and ``"sum"``)."""
-        w = self._weights_for(weight, values.ndim)
-        if w is not None:
-            values = values * w
-        if self.reduction == "none":
-            return values
-        return np.add.reduce(values, axis=None, dtype=self.dtype)
-
-    def _finish(self, reduced):
-        return reduced / self.total_weight if self.reduction == "mean" else reduced
-
-    def _scale(self, derivative, weight: np.ndarray | None, out=None):
-        """``derivative`` times the weights, over the total for a mean: in place, or
-        written into ``out`` (a view of the result) in the same pass."""
-        if isinstance(derivative, tuple):
-            outs = (None,) * len(derivative) if out is None else out
-            return tuple(self._scale(d, weight, o) for d, o in zip(derivative, outs))
-        if out is None:
-            out = derivative
-        w = self._weights_for(weight, derivative.ndim)
-        if w is not None:
-            np.multiply(derivative, w, out=out)
-            if self.reduction == "mean":
-                out *= self.inverse_total
-        elif self.reduction == "mean":
-            np.multiply(derivative, self.inverse_total, out=out)
-        elif out is not derivative:
-            out[...] = derivative
-        return out
 
 
-def _run_checks(checks, arrays) -> None:
-    with np.errstate(over="ignore", invalid="ignore"):  # for finite(): see _check_finite
-        for index, check in checks:
-            check(arrays[index])
-
-
-def _empty_like_rows(d, n_rows: int):
-    """Uninitialised arrays like the block result ``d`` (a tuple for several), ``n_rows`` long."""
-    if isinstance(d, tuple):
-        return tuple(_empty_like_rows(x, n_rows) for x in d)
-    return np.empty((n_rows,) + d.shape[1:], d.dtype)
-
-
-def _first(r):
-    """The one entry of each (1,)-shaped result of a scalar evaluation, as a NumPy scalar."""
-    if r is None or np.ndim(r) == 0:
-        return r
-    return tuple(_first(x) for x in r) if isinstance(r, tuple) else r[0]
+# ---------------------------------------------------------------------- the wrapper
 
 
 class _Differentiable:
-    """A declared function with derivatives: the part that losses and measures share."""
+    """A declared function with derivatives: the part that losses and measures share.
+
+    Its methods (``grad``, ``value_and_grad``, ...) are made per object so that each
+    carries the declaration's own signature: ``help(lossfns.huber.grad)`` shows
+    ``(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction='mean')``.
+    """
 
     kind = ""
+    methods: dict[str, tuple[str, Callable[[Terms], Any]]] = {
+        "grad": (
+            "Gradient of the reduced value with respect to the prediction argument(s), "
+            "of their shape; same arguments as the {kind}.",
+            lambda terms: terms.evaluate(value=False, grad=True)[1],
+        ),
+        "value_and_grad": (
+            "``(value, grad)`` from one pass that shares its work; same arguments as the {kind}.",
+            lambda terms: terms.evaluate(value=True, grad=True)[:2],
+        ),
+    }
 
-    def __init__(self, declaration: Callable[..., Terms]) -> None:
+    def __init__(self, declaration: Callable[..., Terms], formulas: tuple[Formula, ...]) -> None:
         functools.update_wrapper(self, declaration)
+        self.__doc__ = terminal_docstring(declaration.__doc__)
+        self.sphinx_doc = declaration.__doc__
+        self.formulas = formulas
         self._declaration = declaration
+        for name, (doc, evaluate) in type(self).methods.items():
+            setattr(self, name, self._method(name, doc.format(kind=self.kind), evaluate))
+
+    def _method(self, name: str, doc: str, evaluate: Callable[[Terms], Any]):
+        declaration = self._declaration
+
+        def method(*args: Any, **kwargs: Any):
+            return evaluate(self._terms(*args, **kwargs))
+
+        method.__name__ = name
+        method.__qualname__ = f"{declaration.__qualname__}.{name}"
+        method.__module__ = declaration.__module__
+        method.__doc__ = doc
+        method.__signature__ = inspect.signature(declaration)
+        return method
 
     def _terms(self, *args: Any, **kwargs: Any) -> Terms:
         return self._declaration(*args, **kwargs)
@@ -533,13 +682,10 @@ class _Differentiable:
     def __call__(self, *args: Any, **kwargs: Any):
         return self._terms(*args, **kwargs).evaluate()[0]
 
-    def grad(self, *args: Any, **kwargs: Any):
-        """Gradient with respect to the prediction argument(s); same arguments."""
-        return self._terms(*args, **kwargs).evaluate(value=False, grad=True)[1]
-
-    def value_and_grad(self, *args: Any, **kwargs: Any):
-        """``(value, grad)`` from one pass."""
-        return self._terms(*args, **kwargs).evaluate(value=True, grad=True)[:2]
+    def __get__(self, instance, owner=None):
+        # a function-like descriptor (so that help() and pydoc document it as a routine,
+        # with its signature); it never binds
+        return self
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.__module__}.{self.__qualname__}>"
@@ -561,33 +707,53 @@ class Loss(_Differentiable):
         both, from one pass that shares its work;
 
     and a loss that is elementwise in a scalar prediction (an :class:`ElementwiseLoss`)
-    has ``hess(...)``, the diagonal of the Hessian, scaled like ``grad``. All take the
-    same arguments as the loss itself.
+    has ``hess(...)``, the diagonal of the Hessian, scaled like ``grad``, and
+    ``grad_hess(...)``, both from one pass. All take the same arguments as the loss.
     """
 
     kind = "loss"
 
 
 class ElementwiseLoss(Loss):
-    """A :class:`Loss` elementwise in a scalar prediction, so it also has ``hess``."""
+    """A :class:`Loss` elementwise in a scalar prediction, so it also has ``hess`` and
+    ``grad_hess``."""
 
-    def hess(self, *args: Any, **kwargs: Any):
-        """Diagonal of the Hessian of the reduced loss, per prediction argument."""
-        return self._terms(*args, **kwargs).evaluate(value=False, hess=True)[2]
+    methods = {
+        **Loss.methods,
+        "hess": (
+            "Diagonal of the Hessian of the reduced value, per prediction argument; same "
+            "arguments as the loss. At a kink the library takes 0.",
+            lambda terms: terms.evaluate(value=False, hess=True)[2],
+        ),
+        "grad_hess": (
+            "``(grad, hess)`` from one pass and one validation (what a gradient-boosting "
+            "objective needs); same arguments as the loss.",
+            lambda terms: terms.evaluate(value=False, grad=True, hess=True)[1:],
+        ),
+    }
 
-    def grad_hess(self, *args: Any, **kwargs: Any):
-        """``(grad, hess)`` from one pass and one validation (what a boosting objective needs)."""
-        return self._terms(*args, **kwargs).evaluate(value=False, grad=True, hess=True)[1:]
+
+def _decorator(kind: type, formula):
+    if inspect.isfunction(formula) and "value" not in inspect.signature(formula).parameters:
+        return kind(formula, ())  # TRANSITION: a bare decorator, until every module names its formula
+    formulas = formula if isinstance(formula, tuple) else (formula,)
+
+    def decorate(declaration: Callable[..., Terms]):
+        return kind(declaration, formulas)
+
+    return decorate
 
 
-def loss(declaration: Callable[..., Terms]) -> Loss:
-    """Make a :class:`Loss` from a function that validates its arguments into :class:`Terms`."""
-    return Loss(declaration)
+def loss(formula: Formula | tuple[Formula, ...]):
+    """Decorate a declaration that validates its arguments into :class:`Terms` of
+    ``formula`` (or one of a tuple of formulas) to make a :class:`Loss`."""
+    return _decorator(Loss, formula)
 
 
-def elementwise_loss(declaration: Callable[..., Terms]) -> ElementwiseLoss:
-    """Like :func:`loss`, for losses elementwise in a scalar prediction (adds ``hess``)."""
-    return ElementwiseLoss(declaration)
+def elementwise_loss(formula: Formula | tuple[Formula, ...]):
+    """Like :func:`loss`, for a loss elementwise in a scalar prediction (adds ``hess``
+    and ``grad_hess``)."""
+    return _decorator(ElementwiseLoss, formula)
 
 
 # ------------------------------------------------------------- information measures
@@ -616,11 +782,96 @@ class Measure(_Differentiable):
 
     def _terms(self, *args: Any, **kwargs: Any) -> Terms:
         terms = self._declaration(*args, **kwargs)
-        if terms.reduction != "none" or terms.weight is not None:
+        if terms.weighting.reduction != "none" or terms.weighting.weight is not None:
             raise TypeError(f"{self.__qualname__} must not reduce or weight its values")
         return terms
 
 
-def measure(declaration: Callable[..., Terms]) -> Measure:
-    """Make a :class:`Measure` from a function that validates its arguments into :class:`Terms`."""
-    return Measure(declaration)
+def measure(formula: Formula | tuple[Formula, ...]):
+    """Decorate a declaration into a :class:`Measure` of ``formula``."""
+    return _decorator(Measure, formula)
+
+
+# ------------------------------------------------------------ docstrings, for people
+
+
+_LATEX_WORDS = {
+    r"\hat y": "ŷ", r"\hat{y}": "ŷ", r"\sigma": "σ", r"\delta": "δ", r"\gamma": "γ",
+    r"\alpha": "α", r"\varepsilon": "ε", r"\epsilon": "ε", r"\mu": "μ", r"\tau": "τ",
+    r"\rho": "ρ", r"\ell": "ℓ", r"\lambda": "λ", r"\pi": "π", r"\infty": "∞",
+    r"\sum": "Σ", r"\prod": "Π", r"\le": "≤", r"\leq": "≤", r"\ge": "≥", r"\geq": "≥",
+    r"\ne": "≠", r"\neq": "≠", r"\in": "∈", r"\cdot": "·", r"\odot": "⊙", r"\times": "×",
+    r"\approx": "≈", r"\to": "→", r"\mid": "|", r"\|": "‖", r"\tfrac12": "½",
+    r"\frac12": "½", r"\sqrt": "√", r"\log": "log", r"\exp": "exp", r"\max": "max",
+    r"\min": "min", r"\quad": "  ", r"\qquad": "    ", r"\,": " ", r"\;": " ", r"\!": "",
+    r"\mathbb E": "E", r"\mathbb{E}": "E", r"\partial": "∂", r"\nabla": "∇",
+    r"\textstyle": "", r"\displaystyle": "", r"\bigl": "", r"\bigr": "", r"\Bigl": "",
+    r"\Bigr": "", r"\left": "", r"\right": "", r"\lvert": "|", r"\rvert": "|",
+}
+_LATEX_WORD = re.compile(
+    "|".join(re.escape(word) + (r"(?![A-Za-z])" if word[-1].isalpha() else "")
+             for word in sorted(_LATEX_WORDS, key=len, reverse=True))
+)
+_ROLE = re.compile(r":(?P<role>[a-z:]+):`(?P<text>[^`]*)`")
+
+
+def _plain_math(tex: str) -> str:
+    """LaTeX as a terminal can show it: Greek letters and operators as Unicode."""
+    text = _LATEX_WORD.sub(lambda m: _LATEX_WORDS[m.group(0)], tex)
+    text = re.sub(r"\\(?:operatorname|mathrm|text|mathbf|mathit)\{([^{}]*)\}", r"\1", text)
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", text)
+    text = re.sub(r"\{([^{}]*)\}", r"\1", text)
+    return text.replace("\\", "")
+
+
+def _plain_role(match: re.Match) -> str:
+    role, text = match.group("role"), match.group("text")
+    if role == "math":
+        return _plain_math(text)
+    if role in ("cite:p", "cite:t", "cite"):
+        return ""
+    if role == "ref":
+        return f'the book\'s section "{text}"'
+    return text.lstrip("~").split(".")[-1] + ("()" if role == "func" else "")
+
+
+def terminal_docstring(doc: str | None) -> str | None:
+    """A numpydoc docstring as a terminal shows it (``help()``): Sphinx roles rendered as
+    plain text and Unicode, ``.. math::`` blocks as indented formulas. The Sphinx form
+    stays available to the API page (``sphinx_doc``; see ``_ext/page_fixes.py``).
+
+    >>> print(terminal_docstring("Loss :math:`\\\\sigma(z) \\\\le 1`, see :ref:`bce`."))
+    Loss σ(z) ≤ 1, see the book's section "bce".
+    """
+    if doc is None:
+        return None
+    lines, out, math_indent = doc.split("\n"), [], None
+    for line in lines:
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if stripped == ".. math::":
+            math_indent = indent
+            continue
+        if math_indent is not None and stripped and indent <= math_indent:
+            math_indent = None
+        in_math = math_indent is not None
+        if in_math:
+            out.append(_plain_math(line) if stripped else line)
+        elif stripped.startswith(">>>") or stripped.startswith("..."):
+            out.append(line)
+        else:
+            out.append(_ROLE.sub(_plain_role, line).replace("``", "`"))
+    return "\n".join(out)
+
+
+# TRANSITION: the old spellings, until every family module uses the check factories
+def check_interval(a, name, low, high):
+    return within(name, low, high)(a)
+
+
+def check_values_in(a, name, allowed):
+    return one_of(name, allowed)(a)
+
+
+def check_nonnegative(a, name):
+    return nonnegative(name)(a)

@@ -964,7 +964,7 @@ BAD_INPUTS = [
     (sce, {"y_true": [0], "logits": [[1.0, 2.0]], "class_weight": [1.0]}, ValueError, r"class_weight must have shape \(2,\)"),
     (sce, {"y_true": [0], "logits": [[1.0, 2.0]], "class_weight": [1.0, -1.0]}, ValueError, "class_weight must be non-negative"),
     (sce, {"y_true": [0], "logits": [[1.0, 2.0]], "class_weight": [np.nan, 1.0]}, ValueError, "class_weight contains NaN"),
-    (sce, {"y_true": [0], "logits": [[1.0, 2.0]], "class_weight": [0.0, 1.0]}, ValueError, "sample_weight times the loss's own per-sample weights sum to zero"),
+    (sce, {"y_true": [0], "logits": [[1.0, 2.0]], "class_weight": [0.0, 1.0]}, ValueError, "every sample has weight zero"),
     (sce, {"y_true": [0], "logits": [[1.0, 2.0]], "sample_weight": [1.0, 1.0]}, ValueError, "sample_weight has shape"),
     (mpce, {"y_true": [[1, 0], [0, 0]], "logits": [[1.0, 2.0], [0.0, 0.0]]}, ValueError, "y_true row 1 has no positive class"),
     (mpce, {"y_true": [[1, 2], [0, 1]], "logits": [[1.0, 2.0], [0.0, 0.0]]}, ValueError, r"y_true must hold only the values \(0, 1\); found 2"),

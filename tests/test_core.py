@@ -219,19 +219,22 @@ def test_finite_values_whose_sum_overflows_are_accepted():
 
 
 def test_check_helpers():
-    _core.check_interval(np.array([0.0, 1.0]), "y", 0, 1)
+    _core.within("y", 0, 1)(np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"y must lie in \[0, 1\]; found -0.5"):
-        _core.check_interval(np.array([-0.5, 1.0]), "y", 0, 1)
+        _core.within("y", 0, 1)(np.array([-0.5, 1.0]))
     for bad in (np.nan, np.inf, -np.inf):
-        with pytest.raises(ValueError, match="y contains NaN or infinite values"):
-            _core.check_interval(np.array([0.5, bad]), "y", 0, 1)
-        with pytest.raises(ValueError, match="y contains NaN or infinite values"):
-            _core.check_values_in(np.array([1.0, bad]), "y", (-1, 1))
-    with pytest.raises(ValueError, match="d must be non-negative; found nan"):
-        _core.check_nonnegative(np.array([1.0, np.nan]), "d")
-    _core.check_values_in(np.array([-1, 1, 1]), "y", (-1, 1))
+        for check in (_core.within("y", 0, 1), _core.one_of("y", (-1, 1)), _core.finite("y")):
+            with pytest.raises(ValueError, match="y contains NaN or infinite values"):
+                check(np.array([0.5, bad]))
+    with pytest.raises(ValueError, match="d contains NaN or infinite values"):
+        _core.nonnegative("d")(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="d must be non-negative; found -inf"):
+        _core.nonnegative("d")(np.array([1.0, -np.inf]))
+    _core.one_of("y", (-1, 1))(np.array([-1, 1, 1]))
     with pytest.raises(ValueError, match="found 2"):
-        _core.check_values_in(np.array([-1, 2]), "y", (-1, 1))
+        _core.one_of("y", (-1, 1))(np.array([-1, 2]))
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        _core.check_margin(-0.5)
     assert _core.check_scalar(2, "delta", low=0, low_inclusive=False) == 2.0
     with pytest.raises(ValueError, match="gamma must be >= 0"):
         _core.check_scalar(-1.0, "gamma", low=0)

@@ -1,0 +1,199 @@
+"""Stable numerical building blocks, each named after the book's equation.
+
+Every loss module builds its formulas from these, so each trick lives in one place:
+
+* :class:`Logistic` — :math:`\\sigma(\\pm z)` and :math:`\\operatorname{softplus}(\\pm z)`
+  from one :math:`e^{-|z|}` (binary cross-entropy, focal, logistic, BPR, ZILN);
+* :class:`Softmax` — the log-softmax :math:`-\\log p_c`, :math:`p` and :math:`1 - p` of
+  the rows of a logit matrix, from the gaps to the row's maximum (softmax
+  cross-entropy and focal loss);
+* :func:`row_sums` and :func:`row_norms` — sums and Euclidean norms of the rows of a
+  matrix (softmax, triplet).
+
+Each is exact to a few ulps for inputs of any size: nothing overflows where the result
+is finite, and nothing is formed as a difference of nearly equal numbers.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+__all__ = ["Logistic", "Softmax", "row_sums", "row_norms"]
+
+
+class Logistic:
+    r"""The logistic function's parts at ``z``, each computed on first use and shared.
+
+    With :math:`e = e^{-|z|} \le 1`,
+
+    .. math::
+
+        \operatorname{softplus}(z) = \max(z, 0) + \log(1 + e), \qquad
+        \operatorname{softplus}(-z) = -\min(z, 0) + \log(1 + e),
+
+        \sigma(z) = \frac{e^{\min(z, 0)}}{1 + e}, \qquad
+        \sigma(-z) = \frac{e^{-\max(z, 0)}}{1 + e},
+
+    where :math:`\operatorname{softplus}(z) = \log(1 + e^z) = -\log\sigma(-z)`. No
+    exponential overflows, every term is non-negative, and :math:`\sigma(-z) = 1 -
+    \sigma(z)` is never formed by subtraction, so it keeps its relative accuracy where
+    it is tiny. :math:`e` itself is the product :math:`e^{\min(z, 0)}\,e^{-\max(z, 0)}`
+    (one factor is 1), which needs no mask.
+
+    >>> parts = Logistic(np.array([-800.0, 0.0, 40.0]))
+    >>> parts.softplus_neg      # -log sigma(z), exact where 1 + exp(800) overflows
+    array([8.00000000e+02, 6.93147181e-01, 4.24835426e-18])
+    >>> parts.sigmoid_neg       # 1 - sigma(z), exact where sigma(z) rounds to 1
+    array([1.00000000e+00, 5.00000000e-01, 4.24835426e-18])
+    """
+
+    def __init__(self, z: np.ndarray) -> None:
+        self.high = np.maximum(z, 0)
+        self.low = z - self.high  # min(z, 0), exactly
+
+    @cached_property
+    def exp_low(self) -> np.ndarray:
+        """:math:`e^{\\min(z, 0)}`, in (0, 1]."""
+        return np.exp(self.low)
+
+    @cached_property
+    def exp_neg_high(self) -> np.ndarray:
+        """:math:`e^{-\\max(z, 0)}`, in (0, 1]."""
+        return np.exp(-self.high)
+
+    @cached_property
+    def e(self) -> np.ndarray:
+        """:math:`e^{-|z|}`."""
+        return self.exp_low * self.exp_neg_high
+
+    @cached_property
+    def log1p_e(self) -> np.ndarray:
+        """:math:`\\log(1 + e^{-|z|})`, in (0, log 2]."""
+        return np.log1p(self.e)
+
+    @cached_property
+    def inverse_one_plus_e(self) -> np.ndarray:
+        """:math:`1 / (1 + e^{-|z|})`, in [1/2, 1]."""
+        return 1 / (1 + self.e)
+
+    @cached_property
+    def softplus(self) -> np.ndarray:
+        """:math:`\\operatorname{softplus}(z) = \\log(1 + e^z) = -\\log\\sigma(-z)`."""
+        return self.high + self.log1p_e
+
+    @cached_property
+    def softplus_neg(self) -> np.ndarray:
+        """:math:`\\operatorname{softplus}(-z) = \\log(1 + e^{-z}) = -\\log\\sigma(z)`."""
+        return self.log1p_e - self.low
+
+    @cached_property
+    def sigmoid(self) -> np.ndarray:
+        """:math:`\\sigma(z)`."""
+        return self.exp_low * self.inverse_one_plus_e
+
+    @cached_property
+    def sigmoid_neg(self) -> np.ndarray:
+        """:math:`\\sigma(-z) = 1 - \\sigma(z)`."""
+        return self.exp_neg_high * self.inverse_one_plus_e
+
+    @cached_property
+    def curvature(self) -> np.ndarray:
+        """:math:`\\sigma(z)\\,\\sigma(-z) = e / (1 + e)^2`, the derivative of :math:`\\sigma`."""
+        return self.e * self.inverse_one_plus_e * self.inverse_one_plus_e
+
+
+class Softmax:
+    r"""The softmax of the rows of ``z`` and its logarithm, from the gaps to each row's maximum.
+
+    With :math:`k` the row's argmax, :math:`g_c = z_k - z_c \ge 0` (the *gap*) and
+    :math:`\rho = \sum_{c \ne k} e^{-g_c}` (the *rest*),
+
+    .. math::
+
+        -\log p_c = g_c + \log(1 + \rho), \qquad
+        p_c = \frac{e^{-g_c}}{1 + \rho}, \qquad
+        1 - p_k = \frac{\rho}{1 + \rho} :
+
+    the negative log-probability is a sum of two non-negative terms, so a tiny loss keeps
+    its relative accuracy, and :math:`1 - p` is formed without cancellation at the
+    argmax, the only entry where :math:`p` can exceed 1/2. Nothing overflows for logits
+    of any size.
+
+    >>> parts = Softmax(np.array([[0.0, 40.0, -1e300]]))
+    >>> parts.neg_log_p         # exact, where log(sum(exp(z))) overflows
+    array([[4.00000000e+001, 4.24835426e-018, 1.00000000e+300]])
+    >>> parts.one_minus_p[0, 1]  # 1 - p at the argmax, where p rounds to 1
+    np.float64(4.248354255291589e-18)
+    """
+
+    def __init__(self, z: np.ndarray) -> None:
+        rows = np.arange(len(z))
+        self.top = np.argmax(z, axis=1)
+        self.gap = z[rows, self.top][:, None] - z
+        others = np.exp(-self.gap)
+        others[rows, self.top] = 0  # the maximum's own term, e^0 = 1, is kept apart
+        self.rest = row_sums(others)
+        self._others, self._rows = others, rows
+
+    @cached_property
+    def log1p_rest(self) -> np.ndarray:
+        """:math:`\\log(1 + \\rho)` per row: the log-sum-exp minus the row's maximum."""
+        return np.log1p(self.rest)
+
+    @cached_property
+    def neg_log_p(self) -> np.ndarray:
+        """:math:`-\\log p_c = g_c + \\log(1 + \\rho)`, the log-softmax negated."""
+        return self.gap + self.log1p_rest[:, None]
+
+    @cached_property
+    def p(self) -> np.ndarray:
+        """:math:`p_c = \\operatorname{softmax}(z)_c`."""
+        scale = 1 / (1 + self.rest)
+        p = self._others * scale[:, None]
+        p[self._rows, self.top] = scale
+        return p
+
+    @cached_property
+    def one_minus_p(self) -> np.ndarray:
+        """:math:`1 - p_c`, exact at the argmax (:math:`\\rho / (1 + \\rho)`)."""
+        one_minus_p = 1 - self.p
+        one_minus_p[self._rows, self.top] = self.rest / (1 + self.rest)
+        return one_minus_p
+
+
+def row_sums(a: np.ndarray) -> np.ndarray:
+    """The sum of each row of ``a``, as a matrix product with a vector of ones.
+
+    NumPy's ``a.sum(axis=1)`` pays per row: on rows of 10 entries (a block of 3 276 rows,
+    one thread) it took 2.7 ns per entry, the matrix-vector product 0.17 ns, within
+    the same rounding bound.
+
+    >>> row_sums(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([3., 7.])
+    """
+    return a @ np.ones(a.shape[1], a.dtype)
+
+
+def row_norms(r: np.ndarray) -> np.ndarray:
+    """The Euclidean norm of each row of ``r``, free of overflow and underflow.
+
+    ``sqrt(sum(r**2))`` is exact to a few ulps unless the sum of squares overflows or
+    falls into the subnormal range; those rows are recomputed as
+    ``s * sqrt(sum((r / s)**2))`` with ``s = max |r|`` (0 for a zero row).
+
+    >>> row_norms(np.array([[3e200, 4e200], [3e-200, 4e-200]]))
+    array([5.e+200, 5.e-200])
+    """
+    with np.errstate(over="ignore", under="ignore"):  # those rows are redone below
+        squares = row_sums(r * r)
+    info = np.finfo(r.dtype)
+    bad = ~(squares >= info.tiny / info.eps) | np.isinf(squares)
+    norms = np.sqrt(squares)
+    if bad.any():
+        rows = r[bad]
+        scale = np.abs(rows).max(axis=1)
+        unit = rows / np.where(scale > 0, scale, 1)[:, None]
+        norms[bad] = scale * np.sqrt(row_sums(unit * unit))
+    return norms
