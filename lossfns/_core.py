@@ -715,8 +715,10 @@ class Loss(_Differentiable):
 
 
 class ElementwiseLoss(Loss):
-    """A :class:`Loss` elementwise in a scalar prediction, so it also has ``hess`` and
-    ``grad_hess``."""
+    """A :class:`Loss` with the diagonal of its Hessian: ``hess`` and ``grad_hess``.
+
+    Every loss elementwise in a scalar prediction is one (its Hessian is diagonal), and so
+    is softmax cross-entropy, whose diagonal is what gradient boosting uses."""
 
     methods = {
         **Loss.methods,
@@ -744,10 +746,13 @@ def _decorator(kind: type, formula):
     return decorate
 
 
-def loss(formula: Formula | tuple[Formula, ...]):
+def loss(formula: Formula | tuple[Formula, ...], *, hessian: bool = False):
     """Decorate a declaration that validates its arguments into :class:`Terms` of
-    ``formula`` (or one of a tuple of formulas) to make a :class:`Loss`."""
-    return _decorator(Loss, formula)
+    ``formula`` (or one of a tuple of formulas) to make a :class:`Loss`; with
+    ``hessian=True`` the formula also gives the Hessian's diagonal (softmax
+    cross-entropy: :math:`p_c(1 - p_c)` per class), and the loss has ``hess`` and
+    ``grad_hess`` like an :class:`ElementwiseLoss`."""
+    return _decorator(ElementwiseLoss if hessian else Loss, formula)
 
 
 def elementwise_loss(formula: Formula | tuple[Formula, ...]):
