@@ -7,6 +7,7 @@ SciPy only; the plotting helpers in :mod:`lossfns.plot` import matplotlib when c
 """
 
 from . import classification, information, ltv, ranking, regression
+from . import boosting  # Part VI: losses as XGBoost / LightGBM objectives (lossfns.boosting.*)
 from ._core import ElementwiseLoss, Loss, Measure
 from .classification import *  # noqa: F403 (each family module lists its names in __all__)
 from .information import *  # noqa: F403

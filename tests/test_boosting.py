@@ -1,0 +1,512 @@
+"""lossfns.boosting: losses as XGBoost / LightGBM objectives, and grad_hess of every loss.
+
+The equality tests train the same model twice, with a built-in objective and with a
+``lossfns`` objective from the same start score, and compare the raw scores: LightGBM to
+1e-12 (its gradients are rounded to float32 the same way in both), XGBoost to 1e-5
+(float32 margins: a few units in the last place of ~1). The quality tests check that the
+default Hessian policies of MAE, pinball and Huber reach the built-ins' test error within 2 %.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lossfns
+from lossfns import boosting
+from lossfns._core import ElementwiseLoss
+
+xgb = pytest.importorskip("xgboost")
+lgb = pytest.importorskip("lightgbm")
+
+RNG = np.random.default_rng(20261201)
+
+
+# ------------------------------------------------- grad_hess of every elementwise loss
+
+
+def _elementwise_cases():
+    """(loss, positional arrays, hyper, index of the prediction argument): inputs away from
+    every kink, so that finite differences apply."""
+    n = 64
+    z = RNG.normal(scale=2, size=n)
+    y01 = RNG.integers(0, 2, n).astype(float)
+    ypm = 2 * y01 - 1
+    y = RNG.normal(size=n)
+    # residuals at least 0.05 away from 0 and from +-delta (Huber) / the margin (hinges)
+    shift = RNG.choice([-1, 1], n) * RNG.uniform(0.05, 0.45, n)
+    p = y + shift
+    far = y + RNG.choice([-1, 1], n) * RNG.uniform(1.1, 3, n)
+    mixed = np.where(RNG.random(n) < 0.5, p, far)
+    ypos = RNG.uniform(0.5, 3, n)
+    margin_scores = ypm * (1 + RNG.choice([-1, 1], n) * RNG.uniform(0.05, 1.5, n))
+    pos, neg = RNG.normal(size=n), RNG.normal(size=n)
+    return [
+        (lossfns.binary_cross_entropy_with_logits, (y01, z), {}, 1),
+        (lossfns.binary_cross_entropy_with_logits, (RNG.random(n), z), {"pos_weight": 3.0}, 1),
+        (lossfns.binary_cross_entropy, (y01, RNG.uniform(0.05, 0.95, n)), {}, 1),
+        (lossfns.logistic_loss, (ypm, z), {}, 1),
+        (lossfns.hinge, (ypm, margin_scores), {}, 1),
+        (lossfns.squared_hinge, (ypm, margin_scores), {}, 1),
+        (lossfns.focal_loss, (y01, z), {"gamma": 2.0, "alpha": 0.25}, 1),
+        (lossfns.focal_loss, (y01, z), {"gamma": 0.5}, 1),
+        (lossfns.mse, (y, mixed), {}, 1),
+        (lossfns.mae, (y, mixed), {}, 1),
+        (lossfns.huber, (y, mixed), {"delta": 1.0}, 1),
+        (lossfns.mape, (ypos, ypos + shift), {}, 1),
+        (lossfns.smape, (ypos, ypos + shift), {}, 1),
+        (lossfns.pinball, (y, mixed), {"quantile": 0.8}, 1),
+        (lossfns.log_cosh, (y, 3 * mixed), {}, 1),
+        (lossfns.watch_time_logistic, (y01, ypos, z), {}, 2),
+        (lossfns.pairwise_hinge, (pos, pos - 1 + shift), {}, 0),
+        (lossfns.bpr, (pos, neg), {}, 0),
+        (lossfns.pairwise_logistic, (pos, neg), {}, 0),
+        (lossfns.contrastive, (y01, ypos + 0.1), {"margin": 2.0}, 1),
+    ]
+
+
+CASES = _elementwise_cases()
+
+
+def test_the_cases_cover_every_elementwise_loss():
+    every = {getattr(lossfns, name) for name in lossfns.__all__}
+    elementwise = {f for f in every if isinstance(f, ElementwiseLoss)}
+    assert elementwise == {case[0] for case in CASES}
+
+
+def _first(d, index):
+    """The derivative with respect to the prediction argument ``index`` (losses of two
+    prediction arguments return a tuple)."""
+    return d[index] if isinstance(d, tuple) and index < len(d) else d
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0].__name__)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_grad_hess_is_grad_and_hess_bit_for_bit(case, dtype, reduction, weighted):
+    loss, arrays, hyper, _ = case
+    arrays = tuple(np.asarray(a, dtype) for a in arrays)
+    w = RNG.uniform(0, 2, len(arrays[0])).astype(dtype) if weighted else None
+    kw = dict(hyper, sample_weight=w, reduction=reduction)
+    g, h = loss.grad_hess(*arrays, **kw)
+    g_alone, h_alone = loss.grad(*arrays, **kw), loss.hess(*arrays, **kw)
+    for a, b in zip(np.atleast_1d(g) if not isinstance(g, tuple) else g,
+                    np.atleast_1d(g_alone) if not isinstance(g_alone, tuple) else g_alone):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(h if isinstance(h, tuple) else (h,), h_alone if isinstance(h_alone, tuple) else (h_alone,)):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0].__name__)
+def test_grad_hess_match_finite_differences(case):
+    """Central differences of the values (grad) and of the gradient (hess), float64,
+    step 1e-6: truncation error ~1e-12 x third derivative, rounding ~1e-16/1e-6 = 1e-10."""
+    loss, arrays, hyper, k = case
+    step = 1e-6
+    g, h = loss.grad_hess(*arrays, **hyper, reduction="none")
+    g, h = _first(g, k), _first(h, k)
+
+    def moved(delta):
+        a = list(arrays)
+        a[k] = a[k] + delta
+        return a
+
+    value = lambda d: loss(*moved(d), **hyper, reduction="none")  # noqa: E731
+    grad = lambda d: _first(loss.grad(*moved(d), **hyper, reduction="none"), k)  # noqa: E731
+    np.testing.assert_allclose(g, (value(step) - value(-step)) / (2 * step), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(h, (grad(step) - grad(-step)) / (2 * step), rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the objective
+
+
+class FakeData:
+    """What an objective reads of an xgboost.DMatrix / lightgbm.Dataset."""
+
+    def __init__(self, label, weight):
+        self.label, self.weight = label, weight
+
+    def get_label(self):
+        return self.label
+
+    def get_weight(self):
+        return self.weight
+
+
+def test_objective_reads_labels_and_treats_an_empty_weight_array_as_none():
+    y = np.float32([0, 1, 1, 0])
+    z = np.float32([0.5, -1, 2, 0])
+    obj = boosting.objective(lossfns.binary_cross_entropy_with_logits)
+    g, h = obj(z, FakeData(y, np.empty(0, np.float32)))
+    g_ref, h_ref = lossfns.binary_cross_entropy_with_logits.grad_hess(y, z, reduction="sum")
+    np.testing.assert_array_equal(g, g_ref)
+    np.testing.assert_array_equal(h, h_ref)
+    assert g.dtype == h.dtype == np.float32  # the scores' dtype, no float64 copy
+    w = np.float32([1, 2, 0, 1])
+    g, h = obj(z, FakeData(y, w))
+    np.testing.assert_array_equal(g, g_ref * w)
+    np.testing.assert_array_equal(h, h_ref * w)
+    # scikit-learn form: (y_true, y_pred[, sample_weight])
+    g2, h2 = obj(y, z, sample_weight=w)
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_array_equal(h2, h)
+
+
+def test_float64_scores_with_float32_labels_stay_float64():
+    obj = boosting.objective(lossfns.mse)
+    g, h = obj(np.array([0.1, 0.2]), FakeData(np.float32([0.3, 0.1]), None))
+    assert g.dtype == h.dtype == np.float64
+    np.testing.assert_array_equal(g, 2 * (np.array([0.1, 0.2]) - np.float32([0.3, 0.1])))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("hessian,factor", [("exact", 1.0), ("xgboost", 2.0), ("lightgbm", 1.5)])
+def test_softmax_objective_layouts_and_scalings(hessian, factor):
+    n, K = 5, 3
+    z = RNG.normal(size=(n, K))
+    labels = np.float32([0, 2, 1, 1, 0])  # as the libraries hand them over
+    w = np.float32([1, 0.5, 2, 1, 0])
+    obj = boosting.objective(lossfns.softmax_cross_entropy, hessian=hessian)
+    g, h = obj(z, FakeData(labels, w))
+    p = _softmax(z)
+    onehot = np.eye(K)[labels.astype(int)]
+    np.testing.assert_allclose(g, (p - onehot) * w[:, None], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(h, factor * p * (1 - p) * w[:, None], rtol=1e-13, atol=1e-15)
+    # flat layouts: class-major for LightGBM, row-major for XGBoost
+    for order, module in (("F", "lightgbm.basic"), ("C", "xgboost.core")):
+        Data = type("Data", (FakeData,), {"__module__": module})
+        gf, hf = obj(z.ravel(order=order), Data(labels, w))
+        np.testing.assert_array_equal(gf, g.ravel(order=order))
+        np.testing.assert_array_equal(hf, h.ravel(order=order))
+    g32, h32 = obj(z.astype(np.float32), FakeData(labels, None))
+    assert g32.dtype == h32.dtype == np.float32
+
+
+def test_softmax_objective_rejects_non_integer_labels():
+    obj = boosting.objective(lossfns.softmax_cross_entropy)
+    with pytest.raises(ValueError, match="y_true must hold integer class labels; found 0.5"):
+        obj(np.zeros((2, 3)), FakeData(np.float32([0.5, 1]), None))
+    with pytest.raises(ValueError, match=r"y_true must hold class indices in range\(3\); found 3"):
+        obj(np.zeros((2, 3)), FakeData(np.float32([0, 3]), None))
+
+
+def test_ziln_hessian_matches_finite_differences_of_the_gradient():
+    n = 40
+    y = np.where(RNG.random(n) < 0.4, 0.0, RNG.lognormal(1, 0.8, n))
+    logits = np.column_stack([RNG.normal(size=n), RNG.normal(1, 0.5, n), RNG.normal(size=n)])
+    _, h = boosting.ziln_grad_hess(y, logits, hessian="exact")
+    step = 1e-6
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = step
+        fd = (lossfns.ziln_loss.grad(y, logits + e, reduction="none")[:, j]
+              - lossfns.ziln_loss.grad(y, logits - e, reduction="none")[:, j]) / (2 * step)
+        np.testing.assert_allclose(h[:, j], fd, rtol=1e-6, atol=1e-7)
+    # Fisher: the exact Hessian's expectation; positive for buyers
+    _, hf = boosting.ziln_grad_hess(y, logits)
+    np.testing.assert_array_equal(hf[:, :2], h[:, :2])
+    assert (hf[y > 0, 2] > 0).all() and (h[y > 0, 2] < 0).any()
+
+
+@pytest.mark.parametrize(
+    "loss,hyper,expected",
+    [
+        (lossfns.mae, {}, lambda r, y: 1 / np.abs(r)),
+        (lossfns.pinball, {"quantile": 0.3}, lambda r, y: 1 / (2 * np.abs(r))),
+        (lossfns.mape, {}, lambda r, y: 100 / (np.abs(y) * np.abs(r))),
+        (lossfns.huber, {"delta": 0.5}, lambda r, y: np.minimum(1, 0.5 / np.abs(r))),
+        (lossfns.log_cosh, {}, lambda r, y: np.tanh(r) / r),
+    ],
+)
+def test_majoriser_is_a_quadratic_upper_bound_that_touches(loss, hyper, expected):
+    """q(t) = l(p) + g (t - p) + h/2 (t - p)^2 >= l(t) for all t, with equality at t = p,
+    and h is the smallest curvature that does it (a smaller one fails somewhere)."""
+    y = np.array([1.0, 2.0, -1.5, 3.0, 0.7])
+    p = y + np.array([0.8, -0.3, 2.0, -4.0, 0.2])
+    obj = boosting.objective(loss, hessian="majoriser", min_residual=1e-12, **hyper)
+    g, h = obj(y, p)
+    np.testing.assert_allclose(h, expected(p - y, y), rtol=1e-14)
+    t = p[:, None] + np.linspace(-20, 20, 40001)[None, :]
+    values = loss(np.repeat(y[:, None], t.shape[1], 1), t, **hyper, reduction="none")
+    base = loss(y, p, **hyper, reduction="none")[:, None]
+    q = base + g[:, None] * (t - p[:, None]) + h[:, None] / 2 * (t - p[:, None]) ** 2
+    assert (q - values >= -1e-9 * np.maximum(1, np.abs(values))).all()
+    q_smaller = base + g[:, None] * (t - p[:, None]) + 0.95 * h[:, None] / 2 * (t - p[:, None]) ** 2
+    assert ((q_smaller - values) < -1e-9).any(axis=1).all()
+
+
+def test_policies():
+    y, p = np.array([0.0, 0.0]), np.array([0.5, 4.0])
+    _, h = boosting.objective(lossfns.mae, hessian=0.5)(y, p)
+    np.testing.assert_array_equal(h, [0.5, 0.5])
+    _, h = boosting.objective(lossfns.mae, hessian="constant")(y, p, sample_weight=[2.0, 3.0])
+    np.testing.assert_array_equal(h, [2.0, 3.0])
+    _, h = boosting.objective(lossfns.huber, hessian="exact")(y, p)
+    np.testing.assert_array_equal(h, [1.0, 0.0])
+    _, h = boosting.objective(lossfns.huber, hessian="floor", floor=0.1)(y, p)
+    np.testing.assert_array_equal(h, [1.0, 0.1])
+    # focal: the exact Hessian is negative for a confident mistake; the default floors it
+    yf, zf = np.array([1.0]), np.array([-6.0])
+    _, h_exact = boosting.objective(lossfns.focal_loss, hessian="exact")(yf, zf)
+    _, h_floor = boosting.objective(lossfns.focal_loss)(yf, zf)
+    assert h_exact[0] < 0 and h_floor[0] == 1e-6
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: boosting.objective(lossfns.mae, hessian="exact"),
+         r"hessian must be one of \('majoriser', 'constant'\) for mae, got 'exact'"),
+        (lambda: boosting.objective(lossfns.mse, hessian="newton"),
+         "hessian must be one of .* for mse, got 'newton'"),
+        (lambda: boosting.objective(lossfns.softmax_cross_entropy, hessian=2.0),
+         "hessian must be one of .* for softmax_cross_entropy, got 2.0"),
+        (lambda: boosting.objective(lossfns.triplet),
+         "loss triplet has no Hessian, so it cannot be a boosting objective"),
+        (lambda: boosting.objective(lossfns.softmax_focal_loss),
+         "loss softmax_focal_loss has no Hessian"),
+        (lambda: boosting.objective(lossfns.bpr),
+         r"loss bpr does not take \(y_true, raw score\)"),
+        (lambda: boosting.objective(lossfns.binary_cross_entropy),
+         "takes probabilities, not raw scores"),
+        (lambda: boosting.objective(lossfns.mse, reduction="mean"), "reduction and sample_weight"),
+        (lambda: boosting.objective(lossfns.huber, delta=-1.0), "delta"),
+        (lambda: boosting.objective(lossfns.mae, hessian=-1.0), "hessian must be > 0"),
+        (lambda: boosting.objective(lossfns.mae, min_residual=0.0), "min_residual must be > 0"),
+        (lambda: boosting.objective(len), "loss must be a lossfns loss"),
+    ],
+)
+def test_objective_errors_name_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# ------------------------------------------------------------------ init_score
+
+
+def _minimises(loss, y, c, w=None, **hyper):
+    """No constant on a fine grid around c, nor c ± 1e-6, does better."""
+    total = lambda s: float(loss(y, np.full_like(y, s), **hyper, sample_weight=w, reduction="sum"))  # noqa: E731
+    best = total(c)
+    spread = np.ptp(y) + 1
+    for s in np.concatenate([c + np.linspace(-spread, spread, 2001), [c - 1e-6, c + 1e-6]]):
+        assert total(s) >= best - 1e-9 * abs(best), (s, total(s), c, best)
+
+
+@pytest.mark.parametrize(
+    "loss,hyper,make_y",
+    [
+        (lossfns.mse, {}, lambda n: RNG.normal(size=n)),
+        (lossfns.mae, {}, lambda n: RNG.standard_t(2, n)),
+        (lossfns.pinball, {"quantile": 0.9}, lambda n: RNG.exponential(size=n)),
+        (lossfns.mape, {}, lambda n: RNG.uniform(0.5, 5, n)),
+        (lossfns.huber, {"delta": 0.7}, lambda n: RNG.standard_t(2, n)),
+        (lossfns.log_cosh, {}, lambda n: RNG.standard_t(2, n)),
+        (lossfns.smape, {}, lambda n: RNG.uniform(0.5, 5, n)),
+        (lossfns.binary_cross_entropy_with_logits, {}, lambda n: RNG.random(n)),
+        (lossfns.binary_cross_entropy_with_logits, {"pos_weight": 4.0},
+         lambda n: RNG.integers(0, 2, n).astype(float)),
+        (lossfns.logistic_loss, {}, lambda n: RNG.choice([-1.0, 1.0], n)),
+        (lossfns.focal_loss, {"gamma": 2.0, "alpha": 0.25},
+         lambda n: (RNG.random(n) < 0.2).astype(float)),
+        (lossfns.hinge, {}, lambda n: RNG.choice([-1.0, 1.0], n, p=[0.7, 0.3])),
+        (lossfns.squared_hinge, {}, lambda n: RNG.choice([-1.0, 1.0], n, p=[0.7, 0.3])),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_init_score_is_the_minimiser(loss, hyper, make_y, weighted):
+    y = make_y(101)
+    w = RNG.uniform(0, 3, y.size) if weighted else None
+    c = boosting.init_score(loss, y, sample_weight=w, **hyper)
+    assert isinstance(c, np.float64)
+    _minimises(loss, y, c, w, **hyper)
+
+
+def test_init_score_closed_forms():
+    assert boosting.init_score(lossfns.mae, [1.0, 2.0, 10.0, 11.0]) == 6.0
+    assert boosting.init_score(lossfns.mae, [3.0, 1.0, 2.0]) == 2.0
+    assert boosting.init_score(lossfns.pinball, np.arange(10.0), quantile=0.25) == 2.0
+    y = np.array([0, 1, 1, 1.0])
+    assert boosting.init_score(lossfns.binary_cross_entropy_with_logits, y) == np.log(3)
+    np.testing.assert_allclose(
+        boosting.init_score(lossfns.softmax_cross_entropy, np.float32([0, 1, 1, 2])),
+        np.log([0.25, 0.5, 0.25]), rtol=1e-15)
+
+
+@pytest.mark.parametrize("hyper", [{}, {"label_smoothing": 0.1}, {"class_weight": [1.0, 3.0, 0.5]}])
+def test_softmax_init_score_minimises_the_mean_loss(hyper):
+    from scipy import optimize
+
+    y = RNG.integers(0, 3, 60)
+    w = RNG.uniform(0.1, 2, 60)
+    c = boosting.init_score(lossfns.softmax_cross_entropy, y, sample_weight=w, **hyper)
+    f = lambda z: float(lossfns.softmax_cross_entropy(y, np.tile(z, (60, 1)), sample_weight=w, reduction="sum", **hyper))  # noqa: E731
+    g = lambda z: lossfns.softmax_cross_entropy.grad(y, np.tile(z, (60, 1)), sample_weight=w, reduction="sum", **hyper).sum(axis=0)  # noqa: E731
+    assert np.abs(g(c)).max() < 1e-12 * 60
+    best = optimize.minimize(f, np.zeros(3), method="BFGS", options={"gtol": 1e-12})
+    assert f(c) <= best.fun + 1e-12
+
+
+def test_ziln_init_score_zeroes_the_gradient():
+    y = np.where(RNG.random(200) < 0.6, 0.0, RNG.lognormal(2, 1.2, 200))
+    w = RNG.uniform(0.5, 2, 200)
+    c = boosting.init_score(lossfns.ziln_loss, y, sample_weight=w)
+    g = lossfns.ziln_loss.grad(y, np.tile(c, (200, 1)), sample_weight=w, reduction="sum").sum(axis=0)
+    assert np.abs(g).max() < 1e-10
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: boosting.init_score(lossfns.binary_cross_entropy_with_logits, [0.0, 0.0]),
+         "y_true has no positive label"),
+        (lambda: boosting.init_score(lossfns.softmax_cross_entropy, [0, 2], n_classes=3),
+         "y_true has no .*sample of class 1"),
+        (lambda: boosting.init_score(lossfns.ziln_loss, [0.0, 0.0]), "y_true has no positive value"),
+        (lambda: boosting.init_score(lossfns.mse, [1.0, 2.0], sample_weight=[0.0, 0.0]),
+         "sample_weight sums to zero"),
+        (lambda: boosting.init_score(lossfns.mse, [1.0, np.nan]), "y_true contains NaN"),
+        (lambda: boosting.init_score(lossfns.triplet, [1.0]), "triplet has no init_score"),
+    ],
+)
+def test_init_score_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# ---------------------------------------------------- equality with the built-ins
+
+N, FEATURES, ROUNDS = 1500, 8, 20
+X = RNG.normal(size=(N, FEATURES))
+Y_BINARY = (X[:, 0] + 0.5 * X[:, 1] ** 2 + RNG.logistic(size=N) > 0.5).astype(float)
+Y_REGRESSION = 2 * X[:, 0] + np.sin(3 * X[:, 1]) + RNG.normal(size=N)
+Y_CLASSES = np.argmax(X[:, :3] + RNG.gumbel(size=(N, 3)), axis=1)
+
+
+def _as_stored(y):
+    """Labels as both libraries store them (float32): the start score is computed from them."""
+    return np.float32(y).astype(np.float64)
+
+
+LGB = dict(verbose=-1, num_threads=1, deterministic=True, force_row_wise=True, num_leaves=15)
+
+
+@pytest.mark.parametrize(
+    "builtin,loss,y,hessian,n_classes",
+    [
+        ("binary", lossfns.binary_cross_entropy_with_logits, Y_BINARY, None, None),
+        ("l2", lossfns.mse, Y_REGRESSION, None, None),
+        ("multiclass", lossfns.softmax_cross_entropy, Y_CLASSES, "lightgbm", 3),
+    ],
+)
+def test_lightgbm_builtins_are_reproduced(builtin, loss, y, hessian, n_classes):
+    params = dict(LGB, num_class=n_classes) if n_classes else LGB
+    reference = lgb.train(dict(params, objective=builtin), lgb.Dataset(X, y), ROUNDS)
+    obj = boosting.objective(loss, hessian=hessian)
+    start = obj.init_score(_as_stored(y))
+    init = np.tile(start, (N, 1)) if n_classes else np.full(N, start)
+    model = lgb.train(dict(params, objective=obj), lgb.Dataset(X, y, init_score=init), ROUNDS)
+    expected = reference.predict(X, raw_score=True)
+    got = model.predict(X, raw_score=True) + init
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "builtin,loss,y,hessian,n_classes,extra",
+    [
+        ("binary:logistic", lossfns.binary_cross_entropy_with_logits, Y_BINARY, None, None, {}),
+        # lossfns.mse is (y - f)^2, twice XGBoost's: twice lambda and min_child_weight
+        ("reg:squarederror", lossfns.mse, Y_REGRESSION, None, None,
+         {"reg_lambda": 2.0, "min_child_weight": 2.0}),
+        ("multi:softprob", lossfns.softmax_cross_entropy, Y_CLASSES, "xgboost", 3, {}),
+    ],
+)
+def test_xgboost_builtins_are_reproduced(builtin, loss, y, hessian, n_classes, extra):
+    obj = boosting.objective(loss, hessian=hessian)
+    start = obj.init_score(_as_stored(y))
+    # the built-in binary:logistic takes its base_score as a probability
+    builtin_base = float(_as_stored(y).mean()) if builtin == "binary:logistic" else start
+    params = dict(nthread=1, eta=0.3, max_depth=4, tree_method="hist")
+    if n_classes:
+        params["num_class"] = n_classes
+    as_param = lambda s: [float(v) for v in s] if np.ndim(s) else float(s)  # noqa: E731
+    data = xgb.DMatrix(X, y)
+    reference = xgb.train(dict(params, objective=builtin, base_score=as_param(builtin_base)),
+                          data, ROUNDS)
+    model = xgb.train(dict(params, **extra, base_score=as_param(start)), data, ROUNDS, obj=obj)
+    expected = reference.predict(data, output_margin=True)
+    got = model.predict(data, output_margin=True)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_scikit_learn_interfaces_accept_the_objective():
+    obj = boosting.objective(lossfns.softmax_cross_entropy, hessian="lightgbm")
+    w = RNG.uniform(0.5, 1.5, N)
+    lgb.LGBMClassifier(objective=obj, n_estimators=3, verbose=-1).fit(X, Y_CLASSES, sample_weight=w)
+    xgb.XGBClassifier(objective=obj, n_estimators=3, n_jobs=1).fit(X, Y_CLASSES, sample_weight=w)
+    reg = boosting.objective(lossfns.huber)
+    lgb.LGBMRegressor(objective=reg, n_estimators=3, verbose=-1).fit(X, Y_REGRESSION)
+    xgb.XGBRegressor(objective=reg, n_estimators=3, n_jobs=1).fit(X, Y_REGRESSION, sample_weight=w)
+
+
+def test_ziln_as_a_three_output_objective():
+    y = np.where(X[:, 0] + RNG.normal(size=N) < 0, 0.0, np.exp(1 + X[:, 1] + 0.5 * RNG.normal(size=N)))
+    obj = boosting.objective(lossfns.ziln_loss)
+    start = obj.init_score(_as_stored(y))
+    before = lossfns.ziln_loss(y, np.tile(start, (N, 1)))
+    model = lgb.train(dict(LGB, objective=obj, num_class=3),
+                      lgb.Dataset(X, y, init_score=np.tile(start, (N, 1))), 30)
+    after_lgb = lossfns.ziln_loss(y, model.predict(X, raw_score=True) + start)
+    booster = xgb.train(dict(nthread=1, num_class=3, base_score=[float(v) for v in start]),
+                        xgb.DMatrix(X, y), 30, obj=obj)
+    after_xgb = lossfns.ziln_loss(y, booster.predict(xgb.DMatrix(X), output_margin=True))
+    assert after_lgb < 0.8 * before and after_xgb < 0.8 * before
+
+
+# -------------------------------------------------------------------- quality
+
+
+def _heavy_tailed(seed, n=2000):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(2 * n, 8))
+    f = 3 * x[:, 0] + 2 * np.sin(3 * x[:, 1]) + 2 * x[:, 2] * x[:, 3]
+    y = f + rng.standard_t(2, size=2 * n) * (0.5 + np.abs(x[:, 4]))
+    return x[:n], y[:n], x[n:], y[n:]
+
+
+@pytest.mark.parametrize(
+    "loss,hyper,lgb_builtin,xgb_builtin",
+    [
+        (lossfns.mae, {}, {"objective": "l1"}, {"objective": "reg:absoluteerror"}),
+        (lossfns.pinball, {"quantile": 0.9}, {"objective": "quantile", "alpha": 0.9},
+         {"objective": "reg:quantileerror", "quantile_alpha": 0.9}),
+        (lossfns.huber, {"delta": 1.0}, {"objective": "huber", "alpha": 1.0}, None),
+    ],
+    ids=["mae", "pinball", "huber"],
+)
+def test_default_policies_reach_the_builtin_test_error(loss, hyper, lgb_builtin, xgb_builtin):
+    x, y, x_test, y_test = _heavy_tailed(0)
+    rounds = 100
+    obj = boosting.objective(loss, **hyper)
+    start = obj.init_score(y)
+    error = lambda pred: float(loss(y_test, pred, **hyper))  # noqa: E731
+    params = dict(verbose=-1, num_threads=1, learning_rate=0.1)
+    builtin = error(lgb.train(dict(params, **lgb_builtin), lgb.Dataset(x, y), rounds).predict(x_test))
+    ours = lgb.train(dict(params, objective=obj), lgb.Dataset(x, y, init_score=np.full(len(y), start)), rounds)
+    assert error(ours.predict(x_test, raw_score=True) + start) <= 1.02 * builtin
+    if xgb_builtin is None:  # XGBoost has no Huber objective (only pseudo-Huber)
+        return
+    params = dict(nthread=1, eta=0.1, max_depth=6, tree_method="hist")
+    builtin = error(
+        xgb.train(dict(params, **xgb_builtin), xgb.DMatrix(x, y), rounds).predict(xgb.DMatrix(x_test))
+    )
+    ours = xgb.train(dict(params, base_score=float(start)), xgb.DMatrix(x, y), rounds, obj=obj)
+    assert error(ours.predict(xgb.DMatrix(x_test))) <= 1.02 * builtin
