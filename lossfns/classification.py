@@ -346,6 +346,8 @@ def _softmax_ce_formula(u, z, *, value, grad, hess):
     out = [None, None, None]
     if value:
         out[0] = np.einsum("ij,ij->i", u, gap) + total * np.log1p(rest)
+    if hess:  # d/dz_c (U p_c - u_c) = U p_c (1 - p_c)
+        out[2] = total[:, None] * p * w
     if grad:
         g = np.subtract(total[:, None], u)
         g *= p
@@ -361,6 +363,11 @@ def _softmax_ce_index_formula(index, z, *, value, grad, hess):
     out = [None, None, None]
     if value:
         out[0] = gap + np.log1p(rest)
+    if hess:  # p_c (1 - p_c), with 1 - p exact at the row's argmax
+        one_minus_p = 1 - p
+        top = np.argmax(z, axis=1)
+        one_minus_p[np.arange(len(z)), top] = rest / (1 + rest)
+        out[2] = p * one_minus_p
     if grad:
         p.reshape(-1)[np.arange(0, p.size, p.shape[1]) + index] = -w
         out[1] = p
@@ -425,7 +432,7 @@ def _class_weighted_terms(formula, u, z, index, class_weight, sample_weight, red
     )
 
 
-@loss
+@loss((_softmax_ce_formula, _softmax_ce_index_formula), hessian=True)
 def softmax_cross_entropy(
     y_true, logits, *, label_smoothing=0.0, class_weight=None, sample_weight=None, reduction="mean"
 ):
@@ -470,7 +477,10 @@ def softmax_cross_entropy(
     -----
     ``grad`` is :math:`\bigl(\sum_c w_c t_c\bigr)\operatorname{softmax}(z) - w\odot t`,
     which is :math:`\operatorname{softmax}(z) - t` without class weights; its shape is
-    ``(n, C)``. The derivation, the maximum-likelihood reading and the numerics are in
+    ``(n, C)``. ``hess`` is the diagonal of the Hessian with respect to each row's
+    logits, :math:`\bigl(\sum_c w_c t_c\bigr)\,p_c(1 - p_c)` with :math:`p =
+    \operatorname{softmax}(z)` (the off-diagonal entries :math:`-p_c p_j` are left out:
+    this diagonal is what gradient boosting uses); ``grad_hess`` gives both from one pass. The derivation, the maximum-likelihood reading and the numerics are in
     :ref:`softmax-cross-entropy`. The log-sum-exp is taken as
     :math:`\log\sum_j e^{z_j} - z_c = (m - z_c) + \operatorname{log1p}\bigl(\sum_{j\ne k}
     e^{z_j - m}\bigr)` with :math:`m = z_k` the row's maximum: both terms are
