@@ -812,17 +812,33 @@ _LATEX_WORDS = {
     r"\mathbb E": "E", r"\mathbb{E}": "E", r"\partial": "∂", r"\nabla": "∇",
     r"\textstyle": "", r"\displaystyle": "", r"\bigl": "", r"\bigr": "", r"\Bigl": "",
     r"\Bigr": "", r"\left": "", r"\right": "", r"\lvert": "|", r"\rvert": "|",
+    r"\pm": "±", r"\beta": "β", r"\theta": "θ", r"\eta": "η", r"\kappa": "κ",
+    r"\phi": "φ", r"\psi": "ψ", r"\omega": "ω", r"\Delta": "Δ", r"\rho": "ρ",
+    r"\propto": "∝", r"\sim": "~", r"\ldots": "…", r"\dots": "…", r"\cdots": "⋯",
 }
 _LATEX_WORD = re.compile(
     "|".join(re.escape(word) + (r"(?![A-Za-z])" if word[-1].isalpha() else "")
              for word in sorted(_LATEX_WORDS, key=len, reverse=True))
 )
 _ROLE = re.compile(r":(?P<role>[a-z:]+):`(?P<text>[^`]*)`")
+_CITATION = re.compile(r"\s*:cite:[a-z]*:`[^`]*`")
 
 
 def _plain_math(tex: str) -> str:
     """LaTeX as a terminal can show it: Greek letters and operators as Unicode."""
-    text = _LATEX_WORD.sub(lambda m: _LATEX_WORDS[m.group(0)], tex)
+    text = re.sub(  # one-line cases: {a if x; b if y}
+        r"\\begin\{cases\}(.*?)\\end\{cases\}",
+        lambda m: "{" + m.group(1).replace("\\\\", ";").replace("&", "if") + "}",
+        tex,
+    )
+    text = re.sub(r"\\(?:begin|end)\{[a-z*]+\}|&|\\\\\s*$", "", text)
+
+    def word(match: re.Match) -> str:
+        plain = _LATEX_WORDS[match.group(0)]
+        before = match.string[match.start() - 1] if match.start() else " "
+        return " " + plain if len(plain) > 1 and plain.isalpha() and before not in " ({[" else plain
+
+    text = _LATEX_WORD.sub(word, text)
     text = re.sub(r"\\(?:operatorname|mathrm|text|mathbf|mathit)\{([^{}]*)\}", r"\1", text)
     text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", text)
     text = re.sub(r"\{([^{}]*)\}", r"\1", text)
@@ -850,22 +866,31 @@ def terminal_docstring(doc: str | None) -> str | None:
     """
     if doc is None:
         return None
-    lines, out, math_indent = doc.split("\n"), [], None
-    for line in lines:
+    out, prose, math_indent = [], [], None
+
+    def flush_prose():
+        text = _CITATION.sub("", "\n".join(prose))
+        text = _ROLE.sub(_plain_role, text).replace("``", "`")
+        out.extend(text.split("\n") if prose else [])
+        prose.clear()
+
+    for line in doc.split("\n"):
         stripped = line.strip()
         indent = len(line) - len(line.lstrip())
         if stripped == ".. math::":
+            flush_prose()
             math_indent = indent
             continue
         if math_indent is not None and stripped and indent <= math_indent:
             math_indent = None
-        in_math = math_indent is not None
-        if in_math:
+        if math_indent is not None:
             out.append(_plain_math(line) if stripped else line)
         elif stripped.startswith(">>>") or stripped.startswith("..."):
+            flush_prose()
             out.append(line)
         else:
-            out.append(_ROLE.sub(_plain_role, line).replace("``", "`"))
+            prose.append(line)
+    flush_prose()
     return "\n".join(out)
 
 
