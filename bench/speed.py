@@ -125,7 +125,8 @@ def _torch_focal(z, y, gamma=2.0, alpha=0.25):
     return (alpha_t * loss).mean()
 
 
-def _cases() -> tuple[list[Case], list[str]]:
+def _cases(library=lossfns) -> tuple[list[Case], list[str]]:
+    """The benchmarked losses, called from ``library`` (``lossfns``, or an older copy of it)."""
     ones = {}
 
     def target_ones(pos):
@@ -138,67 +139,58 @@ def _cases() -> tuple[list[Case], list[str]]:
         Case(
             "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits",
             _binary,
-            lambda d: lossfns.binary_cross_entropy_with_logits.value_and_grad(
+            lambda d: library.binary_cross_entropy_with_logits.value_and_grad(
                 d["y"], d["z"]),
             lambda z, y: F.binary_cross_entropy_with_logits(z, y), ("z",), 3,
         ),
         Case(
             "binary_cross_entropy", "binary_cross_entropy", _probabilities,
-            lambda d: lossfns.binary_cross_entropy.value_and_grad(d["y"], d["p"]),
+            lambda d: library.binary_cross_entropy.value_and_grad(d["y"], d["p"]),
             lambda p, y: F.binary_cross_entropy(p, y), ("p",), 3,
         ),
         Case(
             "softmax_cross_entropy", "cross_entropy", _rows,
-            lambda d: lossfns.softmax_cross_entropy.value_and_grad(d["y"], d["z"]),
+            lambda d: library.softmax_cross_entropy.value_and_grad(d["y"], d["z"]),
             lambda z, y: F.cross_entropy(z, y), ("z",), 2 + 1 / CLASSES,
         ),
         Case(
             "focal_loss", "sigmoid_focal_loss (torch ops)", _binary,
-            lambda d: lossfns.focal_loss.value_and_grad(
+            lambda d: library.focal_loss.value_and_grad(
                 d["y"], d["z"], gamma=2.0, alpha=0.25),
             _torch_focal, ("z",), 3,
         ),
         Case(
             "logistic_loss", "soft_margin_loss", _signs,
-            lambda d: lossfns.logistic_loss.value_and_grad(d["y"], d["f"]),
+            lambda d: library.logistic_loss.value_and_grad(d["y"], d["f"]),
             lambda f, y: F.soft_margin_loss(f, y), ("f",), 3,
         ),
         Case(
             "pairwise_hinge", "margin_ranking_loss", _pairs,
-            lambda d: lossfns.pairwise_hinge.value_and_grad(d["pos"], d["neg"]),
+            lambda d: library.pairwise_hinge.value_and_grad(d["pos"], d["neg"]),
             lambda pos, neg: F.margin_ranking_loss(
                 pos, neg, target_ones(pos), margin=1.0),
             ("pos", "neg"), 4,
         ),
         Case(
             "bpr", "-logsigmoid(pos - neg).mean()", _pairs,
-            lambda d: lossfns.bpr.value_and_grad(d["pos"], d["neg"]),
+            lambda d: library.bpr.value_and_grad(d["pos"], d["neg"]),
             lambda pos, neg: -F.logsigmoid(pos - neg).mean(), ("pos", "neg"), 4,
         ),
         Case(
             "triplet", "triplet_margin_loss (eps=0)", _triplets,
-            lambda d: lossfns.triplet.value_and_grad(d["a"], d["p"], d["n"]),
+            lambda d: library.triplet.value_and_grad(d["a"], d["p"], d["n"]),
             lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=1.0, eps=0.0),
             ("a", "p", "n"), 6,
         ),
     ]
     notes = []
-    try:
-        from lossfns import regression
-    except Exception as error:  # the regression part is not written yet
-        notes.append(f"regression losses skipped: lossfns.regression does not "
-                     f"import ({type(error).__name__}: {error})")
-        return cases, notes
     for name, torch_name, torch_loss, bare in (
         ("mse", "mse_loss", lambda yhat, y: F.mse_loss(yhat, y), _bare_mse),
         ("mae", "l1_loss", lambda yhat, y: F.l1_loss(yhat, y), None),
         ("huber", "huber_loss", lambda yhat, y: F.huber_loss(yhat, y, delta=1.0),
          None),
     ):
-        function = getattr(regression, name, None)
-        if function is None:
-            notes.append(f"{name} skipped: not in lossfns.regression")
-            continue
+        function = getattr(library, name)
         cases.append(Case(
             name, torch_name, _regression,
             lambda d, f=function: f.value_and_grad(d["y"], d["yhat"]),

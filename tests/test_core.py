@@ -5,6 +5,7 @@ row-wise loss (one value per row of a 2-D prediction) and a loss of two predicti
 """
 
 import inspect
+import math
 import pickle
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def _row_sum_of_squares(y, z, *, value, grad, hess):
     )
 
 
-@loss
+@loss(_row_sum_of_squares)
 def row_loss(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     """Sum over each row of (y_pred - y_true)^2."""
     dtype = float_dtype(y_true, y_pred, sample_weight)
@@ -46,7 +47,7 @@ def _gap(a, b, *, value, grad, hess):
     return (a - b if value else None, (np.ones_like(a), -np.ones_like(b)) if grad else None, None)
 
 
-@loss
+@loss(_gap)
 def gap_loss(a, b, *, sample_weight=None, reduction="mean"):
     """a - b, a loss of two predictions."""
     dtype = float_dtype(a, b, sample_weight)
@@ -303,3 +304,102 @@ def test_import_needs_only_numpy_and_scipy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# Every row-wise loss, with arguments of more rows than one block holds.
+rng = np.random.default_rng(7)
+N = 3 * _core.BLOCK_SIZE + 17
+y01 = (rng.random(N) < 0.5).astype(float)
+soft = rng.random(N)
+signs = np.where(y01 > 0, 1.0, -1.0)
+z = rng.normal(0, 4, N)
+rows = max(3, N // 10)
+labels = rng.integers(0, 10, rows)
+logits = rng.normal(0, 4, (rows, 10))
+emb = [rng.normal(0, 1, (N // 4, 4)) for _ in range(3)]
+CASES = {
+    "bce_with_logits": (lossfns.binary_cross_entropy_with_logits, (soft, z), {}),
+    "bce_pos_weight": (
+        lossfns.binary_cross_entropy_with_logits,
+        (soft.reshape(-1, 1)[: N // 3 * 3].reshape(-1, 3), z[: N // 3 * 3].reshape(-1, 3)),
+        {"pos_weight": np.array([0.5, 1.0, 3.0])},
+    ),
+    "bce": (lossfns.binary_cross_entropy, (y01, rng.uniform(0.001, 0.999, N)), {}),
+    "softmax_ce": (lossfns.softmax_cross_entropy, (labels, logits), {"label_smoothing": 0.1}),
+    "softmax_focal": (lossfns.softmax_focal_loss, (labels, logits), {}),
+    "focal": (lossfns.focal_loss, (soft, z), {"alpha": 0.25}),
+    "logistic": (lossfns.logistic_loss, (signs, z), {}),
+    "hinge": (lossfns.hinge, (signs, z), {}),
+    "squared_hinge": (lossfns.squared_hinge, (signs, z), {}),
+    "pairwise_hinge": (lossfns.pairwise_hinge, (z, rng.normal(0, 4, N)), {}),
+    "bpr": (lossfns.bpr, (z, rng.normal(0, 4, N)), {}),
+    "contrastive": (lossfns.contrastive, (y01, np.abs(z)), {}),
+    "triplet": (lossfns.triplet, tuple(emb), {}),
+    "mse": (lossfns.mse, (z, rng.normal(0, 4, N)), {}),
+    "mae": (lossfns.mae, (z, rng.normal(0, 4, N)), {}),
+    "huber": (lossfns.huber, (z, rng.normal(0, 4, N)), {"delta": 2.0}),
+}
+
+
+def _as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_float32_sum_keeps_pairwise_accuracy(case):
+    # float32 values are summed by NumPy's pairwise summation: for non-negative terms
+    # the relative error is at most about eps log2(n); the bound allows twice that
+    loss, args, hyper = CASES[case]
+    args = tuple(a.astype(np.float32) if a.dtype == np.float64 else a for a in args)
+    hyper = {k: np.float32(v) if isinstance(v, float) else v for k, v in hyper.items()}
+    hyper = {k: v.astype(np.float32) if isinstance(v, np.ndarray) else v for k, v in hyper.items()}
+    total = loss(*args, **hyper, reduction="sum")
+    assert total.dtype == np.float32
+    exact = math.fsum(loss(*args, **hyper, reduction="none").ravel().tolist())
+    assert total == pytest.approx(exact, rel=2 * math.log2(N) * 2.0**-24)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_bad_entry_in_the_last_block_is_an_error(case, bad):
+    # the finiteness and label checks of row-wise losses run block by block
+    loss, args, hyper = CASES[case]
+    prediction = args[-1].copy()
+    prediction.flat[-1] = bad
+    for method in ("__call__", "grad", "value_and_grad"):
+        with pytest.raises(ValueError, match="contains NaN or infinite values"):
+            getattr(loss, method)(*args[:-1], prediction, **hyper)
+
+
+@pytest.mark.parametrize(
+    ("case", "label", "message"),
+    [
+        ("bce_with_logits", 1.5, r"y_true must lie in \[0, 1\]; found 1.5"),
+        ("bce", -0.5, r"y_true must lie in \[0, 1\]; found -0.5"),
+        ("focal", np.nan, "y_true contains NaN or infinite values"),
+        ("logistic", 0.0, r"y_true must hold only the values \(-1, 1\); found 0.0"),
+        ("hinge", np.inf, "y_true contains NaN or infinite values"),
+        ("contrastive", 0.5, r"y_similar must hold only the values \(0, 1\); found 0.5"),
+    ],
+)
+def test_a_bad_label_in_the_last_block_is_an_error(case, label, message):
+    loss, args, hyper = CASES[case]
+    labels = args[0].copy()
+    labels[-1] = label
+    with pytest.raises(ValueError, match=message):
+        loss.value_and_grad(labels, *args[1:], **hyper)
+
+
+def test_a_negative_distance_in_the_last_block_is_an_error():
+    y, distance = CASES["contrastive"][1]
+    distance = distance.copy()
+    distance[-1] = -1.0
+    with pytest.raises(ValueError, match="distance must be non-negative; found -1.0"):
+        lossfns.contrastive.value_and_grad(y, distance)
+
+
+def test_scalar_arguments_give_scalar_results():
+    value = lossfns.binary_cross_entropy_with_logits(1.0, -1000.0, reduction="none")
+    grad = lossfns.binary_cross_entropy_with_logits.grad(1.0, 2.0)
+    assert np.ndim(value) == 0 and np.ndim(grad) == 0
+    assert float(value) == 1000.0

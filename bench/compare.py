@@ -1,0 +1,137 @@
+"""Speed of ``lossfns`` against an earlier version of itself, side by side in one run.
+
+The earlier version is imported from a ``git worktree`` of a commit (by default the last
+commit before the readable rewrite of issue 12, ``BEFORE``) under the name
+``lossfns_before``, so both run in one process on the same data: ``value_and_grad`` of
+every loss in ``bench/speed.py``, at 10^5, 10^6 and 10^7 entries, one thread, repeats
+interleaved (the order alternates every repeat). The ratio reported is the median of the
+per-repeat ratios now / before, with its interquartile range. No copy of the old code is
+committed: the worktree lives in a temporary folder.
+
+Usage (from the repository root)::
+
+    python bench/compare.py                          # against BEFORE, all sizes
+    python bench/compare.py --before <commit>        # against another commit
+    python bench/compare.py --json bench/results.json   # also store the ratios
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import speed  # noqa: E402  (the cases and the timing helpers)
+
+BEFORE = "5321800"  # the last commit of the hand-tuned formulas
+SIZES = (10**5, 10**6, 10**7)
+TARGET = 1.15  # now / before, issue 12
+
+
+def load_version(commit: str | None = None, path: Path | None = None):
+    """``lossfns`` as of ``commit`` (checked out into a temporary git worktree), or from
+    the package folder ``path``, imported as the module ``lossfns_before``."""
+    if path is None:
+        path = Path(tempfile.gettempdir()) / f"lossfns-before-{commit}"
+        if not (path / "lossfns" / "__init__.py").exists():
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force",
+                 str(path), commit],
+                check=True, capture_output=True,
+            )
+        path = path / "lossfns"
+    spec = importlib.util.spec_from_file_location(
+        "lossfns_before", path / "__init__.py", submodule_search_locations=[str(path)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lossfns_before"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure(now, before, data, repeats: int, budget: float) -> dict:
+    calls = {"now": lambda: now.call(data), "before": lambda: before.call(data)}
+    numbers = {k: speed._calibrate(f, budget) for k, f in calls.items()}
+    samples = {k: [] for k in calls}
+    gc.collect()
+    for r in range(repeats):
+        for name in ("now", "before") if r % 2 == 0 else ("before", "now"):
+            samples[name].append(speed._time(calls[name], numbers[name]))
+    ratios = [a / b for a, b in zip(samples["now"], samples["before"])]
+    return {
+        "now": speed._summary(samples["now"]),
+        "before": speed._summary(samples["before"]),
+        "ratio": speed._summary(ratios),
+    }
+
+
+def run(before_module, sizes=SIZES, repeats=None, budget=0.02, only=None, log=print) -> dict:
+    import lossfns
+
+    now_cases, _ = speed._cases(lossfns)
+    before_cases, _ = speed._cases(before_module)
+    results = {}
+    for now, before in zip(now_cases, before_cases):
+        if only and now.name not in only:
+            continue
+        results[now.name] = []
+        for n in sizes:
+            data = now.make(n, np.random.default_rng(0))
+            reps = repeats or (7 if n >= 10**7 else 11)
+            row = {"n": n, **measure(now, before, data, reps, budget)}
+            results[now.name].append(row)
+            ratio = row["ratio"]
+            log(f"{now.name:34s} n={n:>9.0e}  now {row['now']['median'] * 1e3:9.3f} ms"
+                f"  before {row['before']['median'] * 1e3:9.3f} ms"
+                f"  now/before {ratio['median']:5.2f} [{ratio['q25']:.2f}, {ratio['q75']:.2f}]")
+    missed = [
+        f"{name} at n={row['n']:.0e}: {row['ratio']['median']:.2f}"
+        for name, rows in results.items()
+        for row in rows
+        if row["ratio"]["median"] > TARGET
+    ]
+    return {"losses": results, "target": TARGET, "missed": missed}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--before", default=BEFORE, help="the commit to compare with")
+    parser.add_argument("--before-path", type=Path,
+                        help="a lossfns package folder to compare with, instead of a commit")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="few, short repeats")
+    parser.add_argument("--only", nargs="+", help="loss names to run")
+    parser.add_argument("--json", type=Path,
+                        help="store the results under 'before_after' in this JSON file")
+    args = parser.parse_args(argv)
+    before_module = load_version(args.before, args.before_path)
+    repeats, budget = (3, 0.002) if args.quick else (args.repeats, 0.02)
+    results = run(before_module, args.sizes, repeats, budget, args.only)
+    results["before"] = str(args.before_path) if args.before_path else args.before
+    print("target now/before <=", TARGET, ":", "met" if not results["missed"] else "missed:")
+    for line in results["missed"]:
+        print("  " + line)
+    if args.json:
+        stored = json.loads(args.json.read_text()) if args.json.exists() else {}
+        stored["before_after"] = results
+        args.json.write_text(json.dumps(stored, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
