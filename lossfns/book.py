@@ -38,11 +38,8 @@ def formula_source(*objects: Any) -> str:
     """
     if not objects:
         raise TypeError("formula_source needs at least one loss, measure or function")
-    listings = [
-        textwrap.dedent(inspect.getsource(function))
-        for obj in objects
-        for function in _functions(obj)
-    ]
+    functions = dict.fromkeys(f for obj in objects for f in _functions(obj))  # once each
+    listings = [textwrap.dedent(inspect.getsource(function)) for function in functions]
     return "\n\n".join(listing.rstrip("\n") for listing in listings)
 
 

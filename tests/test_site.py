@@ -274,6 +274,33 @@ def test_page(path: str, site: Path, base_url: str, page):
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 
+# Chapter pages (not the part index pages): the argument must read without opening code.
+CHAPTER_PAGES = [p for p in PAGES if p.startswith("chapters/") and not p.endswith("/index.html")]
+CODE_SHARE_MAX = 1 / 3
+# Height of the code a reader sees with every fold closed: the inputs shown, plus the
+# "Show code cell source" line of each folded one. Cells tagged remove-input (the listings
+# of the library's formulas) have no input on the page, so they do not count.
+CODE_SHARE = """() => {
+    const article = document.querySelector("article.bd-article");
+    const shown = [...article.querySelectorAll(".cell_input, details.above-input > summary")]
+        .filter(el => el.checkVisibility());
+    const code = shown.reduce((sum, el) => sum + el.getBoundingClientRect().height, 0);
+    return {code, page: article.getBoundingClientRect().height};
+}"""
+
+
+@pytest.mark.parametrize("path", CHAPTER_PAGES)
+def test_code_is_at_most_a_third_of_the_page(path: str, base_url: str, page):
+    """With folded cells closed, code takes at most a third of a chapter page's height."""
+    assert not open_page(page, base_url + path)
+    heights = page.evaluate(CODE_SHARE)
+    share = heights["code"] / heights["page"]
+    assert share <= CODE_SHARE_MAX, (
+        f"{path}: code is {share:.0%} of the page's height ({heights['code']:.0f} of "
+        f"{heights['page']:.0f} px), over {CODE_SHARE_MAX:.0%}: fold long checks (hide-input)"
+    )
+
+
 def slider_frames(html: str) -> dict[str, str]:
     """Map each slider label to the SHA-256 of the frame drawn for it (from the widget state)."""
     match = re.search(
@@ -371,3 +398,27 @@ def test_errata_page_lists_every_erratum(site: Path):
         for link in soup(errata_page).select("article a.reference[href*='#erratum-']")
     }
     assert links == admonitions
+
+
+def _page_text(html: str) -> str:
+    import html as html_module
+
+    return html_module.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_every_loss_formula_is_shown_on_the_page_that_derives_it(site: Path):
+    # the book shows the library's own code: each public loss's formula functions, as
+    # rendered from lossfns's source, on the page its docstring links to
+    sys.path.insert(0, str(REPO / "tools"))
+    import library_formulas
+
+    import lossfns
+
+    missing = []
+    for (notebook, label), names in library_formulas.sections().items():
+        text = _page_text((site / notebook).with_suffix(".html").read_text())
+        for name in names:
+            for formula in getattr(lossfns, name).formulas:
+                if f"def {formula.__name__}(" not in text:
+                    missing.append(f"{name}: {formula.__name__} not on {notebook}")
+    assert not missing, missing
