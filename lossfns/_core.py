@@ -109,14 +109,21 @@ def float_dtype(*values: Any) -> np.dtype:
     dtype('float64')
     """
     kinds = [
-        np.asarray(v).dtype
+        _dtype_of(v)
         for v in values
         if v is not None and not isinstance(v, (bool, int, float, complex))
     ]
-    floats = [d for d in kinds if d.kind == "f"]
+    floats = [d for d in kinds if d is not None and d.kind == "f"]
     if floats and all(d == np.float32 for d in floats):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def _dtype_of(value: Any) -> np.dtype | None:
+    try:
+        return np.asarray(value).dtype
+    except Exception:  # noqa: BLE001 (real_array then says what is wrong with it)
+        return None
 
 
 # ----------------------------------------------------------------------- validation
@@ -146,8 +153,13 @@ def real_array(
     """
     try:
         a = np.asarray(x)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError) as error:  # ragged nested lists, unconvertible objects
         raise TypeError(f"{name} must be an array of real numbers: {error}") from None
+    except RuntimeError as error:  # a torch tensor that requires grad, among others
+        raise TypeError(
+            f"{name} cannot be read as a NumPy array ({error}); lossfns computes in NumPy: "
+            f"pass a plain array (for a torch tensor, tensor.detach().cpu().numpy())"
+        ) from None
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
     if a.size == 0:

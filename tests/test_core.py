@@ -403,3 +403,41 @@ def test_scalar_arguments_give_scalar_results():
     grad = lossfns.binary_cross_entropy_with_logits.grad(1.0, 2.0)
     assert np.ndim(value) == 0 and np.ndim(grad) == 0
     assert float(value) == 1000.0
+
+
+# ------------------------------------------------------------- edges of the valid domain
+
+
+def test_numpy_float32_scalars_give_float32():
+    assert lossfns.mse(np.float32(1), np.float32(2)).dtype == np.float32
+    assert float_dtype(np.float32(1), 2.0) == np.float32  # a Python float does not vote
+
+
+@pytest.mark.parametrize("scale", [5e-324, 1e-310, 1e300, np.finfo(float).max])
+def test_a_weighted_mean_does_not_depend_on_the_scale_of_the_weights(scale):
+    # mean of (1, 1, 1, 0) with equal weights is 3/4 exactly, at any scale of the weights:
+    # 5e-324 * 1 underflows nowhere and 4 * max does not overflow
+    value = lossfns.mse([0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0], sample_weight=np.full(4, scale))
+    assert value == 0.75
+    grad = lossfns.mse.grad([0.0, 0.0], [1.0, 0.0], sample_weight=np.full(2, scale))
+    np.testing.assert_array_equal(grad, [1.0, 0.0])
+
+
+def test_a_ragged_list_is_a_type_error_naming_the_argument():
+    with pytest.raises(TypeError, match="y_true must be an array of real numbers"):
+        lossfns.mse([[1.0, 2.0], [3.0]], [[1.0, 2.0], [3.0]])
+
+
+def test_a_tensor_that_requires_grad_is_a_type_error_naming_the_argument():
+    torch = pytest.importorskip("torch")
+    logits = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(TypeError, match=r"logits cannot be read as a NumPy array.*detach"):
+        lossfns.binary_cross_entropy_with_logits(np.zeros(3), logits)
+
+
+def test_strict_floating_point_at_extreme_logits():
+    with np.errstate(all="raise"):
+        value = lossfns.binary_cross_entropy_with_logits(
+            [1.0, 0.0, 1.0], [800.0, -800.0, -800.0], reduction="none"
+        )
+    np.testing.assert_array_equal(value, [0.0, 0.0, 800.0])
