@@ -377,10 +377,12 @@ class Weighting:
 
     ``"mean"`` is :math:`\\sum_i w_i \\ell_i / \\sum_i w_i` (with no weights, the plain
     mean); ``"sum"`` is :math:`\\sum_i w_i \\ell_i`; ``"none"`` keeps the weighted terms
-    :math:`w_i \\ell_i`. Derivatives are scaled to match: by :math:`w_i`, and for a mean by
-    :math:`1/\\sum_i w_i`. A mean does not change when every weight is scaled by one
-    factor, so its weights are divided by the largest first: weights near the ends of the
-    float range (5e-324, 1e308) neither underflow in the terms nor overflow in the total.
+    :math:`w_i \\ell_i`. So every term and its derivatives are multiplied by one *factor*
+    per sample: :math:`w_i`, or :math:`w_i / \\sum_j w_j` for a mean, which is then a sum of
+    scaled terms — it overflows only where the mean itself does. A mean does not change
+    when every weight is scaled by one number, so its weights are divided by the largest
+    first: weights near the ends of the float range (5e-324, 1e308) neither underflow nor
+    overflow.
 
     Parameters
     ----------
@@ -409,7 +411,7 @@ class Weighting:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
         self.dtype = dtype
-        self.weight = None
+        weight = None
         if sample_weight is not None:
             weight = real_array(sample_weight, "sample_weight", dtype)
             if weight.shape != sample_shape[: weight.ndim]:
@@ -418,29 +420,28 @@ class Weighting:
                     f"or a leading part of it"
                 )
             nonnegative("sample_weight")(weight)
-            largest = weight.max()
-            if reduction == "mean" and largest > 0:
-                weight = weight / largest
-            self.weight = weight
-        self.total = None
+        self.weighted = weight is not None
         if reduction == "mean":
-            self.total = self._total(sample_shape, mean_weights)
+            if weight is not None and weight.max() > 0:
+                weight = weight / weight.max()
+            total = self._total(weight, sample_shape, mean_weights)
+            self.factor = dtype.type(1) / total if weight is None else weight / total
+        else:
+            self.factor = weight
 
-    def _total(self, sample_shape, mean_weights):
+    def _total(self, weight, sample_shape, mean_weights):
         """The mean's denominator."""
         if mean_weights is not None:
             counts = mean_weights
-            if self.weight is not None:
-                counts = counts * self.expand(self.weight, mean_weights.ndim)
+            if weight is not None:
+                counts = counts * self.expand(weight, mean_weights.ndim)
             total = np.sum(counts, dtype=self.dtype)
             problem = (
                 "every sample has weight zero (sample_weight times the class_weight of "
                 "its class)"
             )
-        elif self.weight is not None:
-            total = np.sum(self.weight, dtype=self.dtype) * (
-                math.prod(sample_shape) // self.weight.size
-            )
+        elif weight is not None:
+            total = np.sum(weight, dtype=self.dtype) * (math.prod(sample_shape) // weight.size)
             problem = "sample_weight sums to zero"
         else:
             return self.dtype.type(math.prod(sample_shape))
@@ -448,41 +449,35 @@ class Weighting:
             raise ValueError(f"{problem}; the weighted mean is undefined")
         return total
 
-    def rows(self, rows: slice) -> np.ndarray | None:
-        """The weights of a block of rows (``None`` when there are none)."""
-        if self.weight is None or self.weight.ndim == 0:
-            return self.weight
-        return self.weight[rows]
+    def rows(self, rows: slice):
+        """The factors of a block of rows (``None`` when every factor is 1)."""
+        if self.factor is None or np.ndim(self.factor) == 0:
+            return self.factor
+        return self.factor[rows]
 
     @staticmethod
-    def expand(weight: np.ndarray, ndim: int) -> np.ndarray:
-        """``weight`` with trailing axes added to broadcast against ``ndim``-D terms."""
-        return weight.reshape(weight.shape + (1,) * (ndim - weight.ndim))
+    def expand(factor, ndim: int):
+        """``factor`` with trailing axes added to broadcast against ``ndim``-D terms."""
+        if np.ndim(factor) == 0:
+            return factor
+        return factor.reshape(factor.shape + (1,) * (ndim - factor.ndim))
 
-    def weigh(self, terms: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
-        """The weighted terms :math:`w_i \\ell_i`."""
-        return terms if weight is None else terms * self.expand(weight, terms.ndim)
+    def weigh(self, terms: np.ndarray, factor) -> np.ndarray:
+        """The terms times their factors: :math:`w_i \\ell_i`, over the total for a mean."""
+        return terms if factor is None else terms * self.expand(factor, terms.ndim)
 
-    def finish(self, total):
-        """The reduced value from the sum of the weighted terms."""
-        return total if self.total is None else total / self.total
-
-    def scale(self, derivative, weight: np.ndarray | None, out=None):
-        """``derivative`` times the weights, over the total for a mean (a tuple for
-        several predictions); written into ``out`` (a view of the result) when given."""
+    def scale(self, derivative, factor, out=None):
+        """``derivative`` times the factors (a tuple for several predictions); written
+        into ``out`` (a view of the result) when given."""
         if isinstance(derivative, tuple):
             outs = (None,) * len(derivative) if out is None else out
-            return tuple(self.scale(d, weight, o) for d, o in zip(derivative, outs))
-        factor = None if weight is None else self.expand(weight, derivative.ndim)
-        if self.total is not None:
-            # one product with 1/total: within an ulp of the division, and faster
-            factor = 1 / self.total if factor is None else factor * (1 / self.total)
+            return tuple(self.scale(d, factor, o) for d, o in zip(derivative, outs))
         if factor is None:
             if out is None:
                 return derivative
             out[...] = derivative
             return out
-        return np.multiply(derivative, factor, out=out)
+        return np.multiply(derivative, self.expand(factor, derivative.ndim), out=out)
 
 
 # ----------------------------------------------------------------------- evaluation
@@ -517,9 +512,9 @@ def evaluate_in_blocks(
         block = [a[rows] for a in whole]
         _run_checks(checks, block)
         v, g, h = formula(*block, value=value, grad=grad, hess=hess)
-        weight = weighting.rows(rows)
+        factor = weighting.rows(rows)
         if v is not None:
-            weighted = weighting.weigh(v, weight)
+            weighted = weighting.weigh(v, factor)
             if weighting.reduction == "none":
                 pieces.append(weighted)
             else:
@@ -528,17 +523,17 @@ def evaluate_in_blocks(
             if derivative is None:
                 continue
             if n_rows <= rows_per_block:
-                results[k] = weighting.scale(derivative, weight)
+                results[k] = weighting.scale(derivative, factor)
                 continue
             if results[k] is None:
                 results[k] = _empty_rows_like(derivative, n_rows)
-            weighting.scale(derivative, weight, out=_rows_of(results[k], rows))
+            weighting.scale(derivative, factor, out=_rows_of(results[k], rows))
     reduced = None
     if value:
         if weighting.reduction == "none":
             reduced = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
         else:
-            reduced = weighting.finish(np.sum(value_sum, dtype=weighting.dtype))
+            reduced = np.sum(value_sum, dtype=weighting.dtype)
     out = (reduced, *results)
     if arrays[0].ndim == 0:  # a scalar evaluation: back to NumPy scalars
         out = tuple(_first(r) for r in out)
@@ -630,15 +625,15 @@ class Terms:
                     value=value, grad=grad, hess=hess,
                 )
             v, g, h = formula(*self.arrays, value=value, grad=grad, hess=hess)
-            w, weight = self.weighting, self.weighting.weight
+            w, factor = self.weighting, self.weighting.factor
             if v is not None:
-                v = w.weigh(v, weight)
+                v = w.weigh(v, factor)
                 if w.reduction != "none":
-                    v = w.finish(np.sum(v, dtype=w.dtype))
+                    v = np.sum(v, dtype=w.dtype)
             return (
                 v,
-                None if g is None else w.scale(g, weight),
-                None if h is None else w.scale(h, weight),
+                None if g is None else w.scale(g, factor),
+                None if h is None else w.scale(h, factor),
             )
 
 
@@ -799,7 +794,7 @@ class Measure(_Differentiable):
 
     def _terms(self, *args: Any, **kwargs: Any) -> Terms:
         terms = self._declaration(*args, **kwargs)
-        if terms.weighting.reduction != "none" or terms.weighting.weight is not None:
+        if terms.weighting.reduction != "none" or terms.weighting.weighted:
             raise TypeError(f"{self.__qualname__} must not reduce or weight its values")
         return terms
 
