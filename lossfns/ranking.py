@@ -11,79 +11,54 @@ import numpy as np
 
 from ._core import (
     Terms,
+    check_margin,
     check_same_shape,
-    check_scalar,
     elementwise_loss,
     finite,
     float_dtype,
     loss,
     nonnegative,
     one_of,
+    paired_arrays,
     real_array,
 )
+from ._stable import Logistic, row_norms, row_sums
 
 __all__ = ["pairwise_hinge", "bpr", "pairwise_logistic", "contrastive", "triplet"]
 
 
-# ------------------------------------------------------------------- helpers
-
-
-def _scores(pos_scores, neg_scores, sample_weight):
-    dtype = float_dtype(pos_scores, neg_scores, sample_weight)
-    pos = real_array(pos_scores, "pos_scores", dtype, finite=False)
-    neg = real_array(neg_scores, "neg_scores", dtype, finite=False)
-    check_same_shape(pos_scores=pos, neg_scores=neg)
-    return pos, neg, dtype
-
-
-_SCORE_CHECKS = ((0, finite("pos_scores")), (1, finite("neg_scores")))
-
-
-def _margin(margin):
-    return check_scalar(margin, "margin", low=0)
-
-
-def _row_norms(r):
-    """Euclidean norm of each row of ``r``, free of overflow and underflow.
-
-    ``sqrt(sum(r**2))`` is exact to a few ulps unless the sum of squares overflows or
-    falls into the subnormal range; those rows are recomputed as
-    ``s * sqrt(sum((r / s)**2))`` with ``s = max |r|`` (0 for a zero row).
-    """
-    squares = np.einsum("ij,ij->i", r, r)
-    info = np.finfo(r.dtype)
-    bad = ~(squares >= info.tiny / info.eps) | np.isinf(squares)
-    with np.errstate(over="ignore"):
-        norms = np.sqrt(squares)
-    if bad.any():
-        rows = r[bad]
-        scale = np.abs(rows).max(axis=1)
-        safe = np.where(scale > 0, scale, 1)
-        unit = rows / safe[:, None]
-        norms[bad] = scale * np.sqrt(np.einsum("ij,ij->i", unit, unit))
-    return norms
+def _pair_terms(formula, pos_scores, neg_scores, sample_weight, reduction, **hyper):
+    """Terms of a pairwise loss of two finite scores of one shape, evaluated block by block."""
+    pos, neg, dtype = paired_arrays(pos_scores, neg_scores, ("pos_scores", "neg_scores"), sample_weight)
+    return Terms(
+        formula,
+        (pos, neg),
+        sample_shape=pos.shape,
+        sample_weight=sample_weight,
+        reduction=reduction,
+        dtype=dtype,
+        rowwise=True,
+        checks=((0, finite("pos_scores")), (1, finite("neg_scores"))),
+        **{name: dtype.type(value) for name, value in hyper.items()},
+    )
 
 
 # ------------------------------------------------------------- pairwise hinge
 
 
 def _pairwise_hinge_formula(pos, neg, *, margin, value, grad, hess):
-    # The row-wise evaluation hands this formula blocks (never scalars): buffers are
-    # reused in place (out=).
-    slack = np.subtract(neg, pos)
-    slack += margin  # margin - (pos - neg)
-    out = [None, None, None]
-    if value:
-        out[0] = np.maximum(slack, 0)
-    if grad:
-        d_neg = np.greater(slack, 0).astype(pos.dtype)  # 1, or 0 at and past the kink
-        out[1] = (np.subtract(0, d_neg, out=slack), d_neg)
-    if hess:
-        out[2] = (np.zeros_like(pos), np.zeros_like(neg))
-    return tuple(out)
+    # (pairwise-hinge): loss = max(0, m - (s+ - s-)),
+    #   grad = (-1, 1) where m - (s+ - s-) > 0, else (0, 0) (also at the kink);  hess = 0
+    slack = margin - (pos - neg)
+    active = (slack > 0).astype(pos.dtype)
+    return (
+        np.maximum(slack, 0) if value else None,
+        (0 - active, active) if grad else None,  # 0 - x: no negative zeros
+        (np.zeros_like(pos), np.zeros_like(neg)) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_pairwise_hinge_formula)
 def pairwise_hinge(pos_scores, neg_scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Pairwise hinge (margin ranking) loss of a preferred and a less preferred score.
 
@@ -133,54 +108,26 @@ def pairwise_hinge(pos_scores, neg_scores, *, margin=1.0, sample_weight=None, re
     >>> lossfns.pairwise_hinge.grad([2.0, 0.5], [0.5, 0.0], reduction="sum")
     (array([ 0., -1.]), array([0., 1.]))
     """
-    pos, neg, dtype = _scores(pos_scores, neg_scores, sample_weight)
-    return Terms(
-        _pairwise_hinge_formula,
-        (pos, neg),
-        sample_shape=pos.shape,
-        sample_weight=sample_weight,
-        reduction=reduction,
-        dtype=dtype,
-        rowwise=True,
-        checks=_SCORE_CHECKS,
-        margin=dtype.type(_margin(margin)),
-    )
+    margin = check_margin(margin)
+    return _pair_terms(_pairwise_hinge_formula, pos_scores, neg_scores, sample_weight, reduction,
+                       margin=margin)
 
 
 # ------------------------------------------------------- BPR, pairwise logistic
 
 
 def _pairwise_logistic_formula(pos, neg, *, value, grad, hess):
-    # softplus(-g) = -min(g, 0) + log1p(e) with e = exp(-|g|) <= 1, formed without masks
-    # as exp(min(g, 0)) exp(-max(g, 0)) (one factor is 1), and sigma(-g) = exp(-max(g,
-    # 0)) / (1 + e): nothing overflows and nothing cancels. The row-wise evaluation
-    # hands this formula blocks (never scalars), so buffers are reused in place (out=).
-    gap = np.subtract(pos, neg)
-    above = np.maximum(gap, 0)
-    low = np.subtract(gap, above, out=gap)  # min(g, 0), exactly
-    e = np.exp(low)
-    np.negative(above, out=above)
-    np.exp(above, out=above)  # exp(-max(g, 0))
-    e *= above
-    out = [None, None, None]
-    if value == "sum":  # of two sums of non-negative terms
-        out[0] = np.add.reduce(np.log1p(e), axis=None) - np.add.reduce(low, axis=None)
-    elif value:
-        loss = np.log1p(e)
-        out[0] = np.subtract(loss, low, out=loss)
-    if grad or hess:
-        one_plus_e = np.add(e, 1, out=low)
-        if grad:
-            sigma_neg = np.divide(above, one_plus_e)  # sigma(-g)
-            out[1] = (np.negative(sigma_neg), sigma_neg)
-        if hess:
-            curvature = np.divide(e, one_plus_e, out=e)
-            curvature /= one_plus_e  # sigma(g) sigma(-g) = e / (1 + e)^2
-            out[2] = (curvature, curvature.copy())
-    return tuple(out)
+    # (bpr): loss = softplus(-g) = -log sigma(g) with the gap g = s+ - s-,
+    #   grad = (-sigma(-g), sigma(-g)),   hess = (sigma(g) sigma(-g), sigma(g) sigma(-g))
+    s = Logistic(pos - neg)
+    return (
+        s.softplus_neg if value else None,
+        (-s.sigmoid_neg, s.sigmoid_neg) if grad else None,
+        (s.curvature, s.curvature.copy()) if hess else None,  # two arrays, one per score
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_pairwise_logistic_formula)
 def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     r"""Bayesian personalised ranking loss: the negative log-likelihood of a preference.
 
@@ -237,20 +184,10 @@ def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     >>> lossfns.bpr.grad([0.0], [0.0])
     (array([-0.5]), array([0.5]))
     """
-    pos, neg, dtype = _scores(pos_scores, neg_scores, sample_weight)
-    return Terms(
-        _pairwise_logistic_formula,
-        (pos, neg),
-        sample_shape=pos.shape,
-        sample_weight=sample_weight,
-        reduction=reduction,
-        dtype=dtype,
-        rowwise=True,
-        checks=_SCORE_CHECKS,
-    )
+    return _pair_terms(_pairwise_logistic_formula, pos_scores, neg_scores, sample_weight, reduction)
 
 
-@elementwise_loss
+@elementwise_loss(_pairwise_logistic_formula)
 def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     r"""Pairwise logistic (RankNet) loss: the same function as :func:`bpr`.
 
@@ -297,35 +234,25 @@ def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="
     >>> lossfns.pairwise_logistic([0.0, 3.0], [0.0, 1.0], reduction="none")
     array([0.69314718, 0.12692801])
     """
-    pos, neg, dtype = _scores(pos_scores, neg_scores, sample_weight)
-    return Terms(
-        _pairwise_logistic_formula,
-        (pos, neg),
-        sample_shape=pos.shape,
-        sample_weight=sample_weight,
-        reduction=reduction,
-        dtype=dtype,
-        rowwise=True,
-        checks=_SCORE_CHECKS,
-    )
+    return _pair_terms(_pairwise_logistic_formula, pos_scores, neg_scores, sample_weight, reduction)
 
 
 # ---------------------------------------------------------------- contrastive
 
 
 def _contrastive_formula(y, d, *, margin, value, grad, hess):
+    # (contrastive): loss = y d^2 + (1 - y) max(m - d, 0)^2, with y in {0, 1} (taken as a
+    # choice, so that 0 d^2 is 0 where d^2 overflows),
+    #   grad = 2 y d - 2 (1 - y) max(m - d, 0),   hess = 2 y + 2 (1 - y) [d < m]
     short = np.maximum(margin - d, 0)  # how far a dissimilar pair is inside the margin
-    out = [None, None, None]
-    if value:
-        out[0] = y * d * d + (1 - y) * short * short
-    if grad:
-        out[1] = 2 * (y * d - (1 - y) * short)
-    if hess:
-        out[2] = 2 * (y + (1 - y) * (d < margin))
-    return tuple(out)
+    return (
+        np.where(y == 1, d * d, short * short) if value else None,
+        2 * (y * d - (1 - y) * short) if grad else None,
+        2 * (y + (1 - y) * (d < margin)) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_contrastive_formula)
 def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Contrastive loss of a pair's label and the distance between its embeddings.
 
@@ -377,10 +304,7 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
     >>> lossfns.contrastive.grad([1, 0], [0.5, 0.25], reduction="sum")
     array([ 1. , -1.5])
     """
-    dtype = float_dtype(y_similar, distance, sample_weight)
-    y = real_array(y_similar, "y_similar", dtype, finite=False)
-    d = real_array(distance, "distance", dtype, finite=False)
-    check_same_shape(y_similar=y, distance=d)
+    y, d, dtype = paired_arrays(y_similar, distance, ("y_similar", "distance"), sample_weight)
     return Terms(
         _contrastive_formula,
         (y, d),
@@ -394,7 +318,7 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
             (1, finite("distance")),
             (1, nonnegative("distance")),
         ),
-        margin=dtype.type(_margin(margin)),
+        margin=dtype.type(check_margin(margin)),
     )
 
 
@@ -402,37 +326,33 @@ def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reductio
 
 
 def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
+    # (triplet): loss = max(0, D(a, p) - D(a, n) + m), D(x, y) = |x - y| or |x - y|^2;
+    #   grad = (u_p - u_n, -u_p, u_n) where the loss is positive, else 0 (also at the kink),
+    #   with u = (a - x) / |a - x| (0 at a zero distance), or u = 2 (a - x) when squared
     to_pos, to_neg = a - p, a - n
     if squared:
-        # |a - p|^2 - |a - n|^2 as the sum of (n - p)(2a - p - n): no square of a
-        # large distance overflows, and close distances do not cancel
-        slack = np.einsum("ij,ij->i", to_pos - to_neg, to_pos + to_neg)
-        slack += margin
-        d_pos = d_neg = None  # the gradient of squared distances needs no norms
+        # |a - p|^2 - |a - n|^2 as the sum of (n - p)(2a - p - n): no square of a large
+        # distance overflows, and close distances do not cancel
+        slack = row_sums((to_pos - to_neg) * (to_pos + to_neg)) + margin
     else:
-        d_pos, d_neg = _row_norms(to_pos), _row_norms(to_neg)
+        d_pos, d_neg = row_norms(to_pos), row_norms(to_neg)
         slack = d_pos - d_neg + margin
-    out = [None, None, None]
-    if value:
-        out[0] = np.maximum(slack, 0)
     if grad:
-        # The unit vectors (a - p) / |a - p| and (a - n) / |a - n| (0 for a zero
-        # distance, where the difference is 0), or 2 (a - p) and 2 (a - n) when squared,
-        # formed in place; rows where the loss is not active (and at the kink slack = 0)
-        # get 0.
-        inactive = ~(slack > 0)
-        for difference, distance in ((to_pos, d_pos), (to_neg, d_neg)):
-            if squared:
-                difference *= 2
-            else:
-                difference /= np.where(distance > 0, distance, 1)[:, None]
-            difference[inactive] = 0
-        toward_pos, toward_neg = to_pos, to_neg
-        out[1] = (toward_pos - toward_neg, np.negative(toward_pos), toward_neg)
-    return tuple(out)
+        active = (slack > 0)[:, None]
+        if squared:
+            u_pos, u_neg = 2 * to_pos, 2 * to_neg
+        else:
+            u_pos = to_pos / np.where(d_pos > 0, d_pos, 1)[:, None]
+            u_neg = to_neg / np.where(d_neg > 0, d_neg, 1)[:, None]
+        u_pos, u_neg = np.where(active, u_pos, 0), np.where(active, u_neg, 0)
+    return (
+        np.maximum(slack, 0) if value else None,
+        (u_pos - u_neg, -u_pos, u_neg) if grad else None,
+        None,
+    )
 
 
-@loss
+@loss(_triplet_formula)
 def triplet(
     anchor, positive, negative, *, margin=1.0, squared=False, sample_weight=None, reduction="mean"
 ):
@@ -512,6 +432,6 @@ def triplet(
         dtype=dtype,
         rowwise=True,
         checks=((0, finite("anchor")), (1, finite("positive")), (2, finite("negative"))),
-        margin=dtype.type(_margin(margin)),
+        margin=dtype.type(check_margin(margin)),
         squared=bool(squared),
     )

@@ -17,16 +17,17 @@ from scipy import special
 
 from ._core import (
     Terms,
-    check_nonnegative,
     check_same_shape,
     check_scalar,
-    check_values_in,
     elementwise_loss,
     finite,
     float_dtype,
+    nonnegative,
+    one_of,
+    paired_arrays,
     real_array,
 )
-from .classification import _bce_with_logits_formula
+from ._stable import Logistic
 
 __all__ = [
     "mse",
@@ -47,19 +48,13 @@ __all__ = [
 
 _LOG2 = float(np.log(2.0))
 
-
-# ---------------------------------------------------------------------- validation
-
-
-def _pair(y_true, y_pred, sample_weight):
-    dtype = float_dtype(y_true, y_pred, sample_weight)
-    y = real_array(y_true, "y_true", dtype, finite=False)
-    p = real_array(y_pred, "y_pred", dtype, finite=False)
-    check_same_shape(y_true=y, y_pred=p)
-    return y, p, dtype
+_PAIR_CHECKS = ((0, finite("y_true")), (1, finite("y_pred")))
 
 
-def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
+def _terms(formula, y_true, y_pred, sample_weight, reduction, checks=(), **hyper):
+    """Terms of a pointwise loss of ``(y_true, y_pred)``: both finite (and ``checks``),
+    evaluated block by block; ``hyper`` are cast to the computation's dtype."""
+    y, p, dtype = paired_arrays(y_true, y_pred, ("y_true", "y_pred"), sample_weight)
     return Terms(
         formula,
         (y, p),
@@ -68,8 +63,8 @@ def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
-        checks=((0, finite("y_true")), (1, finite("y_pred"))),
-        **hyper,
+        checks=_PAIR_CHECKS + checks,
+        **{name: dtype.type(value) for name, value in hyper.items()},
     )
 
 
@@ -77,15 +72,16 @@ def _terms(formula, y, p, dtype, sample_weight, reduction, **hyper):
 
 
 def _mse_formula(y, p, *, value, grad, hess):
-    r = np.subtract(p, y)
+    # (mse): loss = r^2,  grad = 2 r,  hess = 2,  with r = p - y
+    r = p - y
     return (
-        np.vdot(r, r) if value == "sum" else r * r if value else None,
-        np.add(r, r, out=r) if grad else None,
+        r * r if value else None,
+        2 * r if grad else None,
         np.full_like(p, 2) if hess else None,
     )
 
 
-@elementwise_loss
+@elementwise_loss(_mse_formula)
 def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Squared error of predictions.
 
@@ -129,21 +125,20 @@ def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     >>> lossfns.mse.grad([1.0, 2.0], [1.5, 2.0], reduction="sum")
     array([1., 0.])
     """
-    y, p, dtype = _pair(y_true, y_pred, sample_weight)
-    return _terms(_mse_formula, y, p, dtype, sample_weight, reduction)
+    return _terms(_mse_formula, y_true, y_pred, sample_weight, reduction)
 
 
 def _mae_formula(y, p, *, value, grad, hess):
-    r = np.subtract(p, y)
-    sign = np.sign(r) if grad or value == "sum" else None  # 0 at the kink r = 0
+    # (mae): loss = |r|,  grad = sign(r) (0 at the kink r = 0),  hess = 0,  with r = p - y
+    r = p - y
     return (
-        np.vdot(sign, r) if value == "sum" else np.abs(r) if value else None,
-        sign if grad else None,
+        np.abs(r) if value else None,
+        np.sign(r) if grad else None,
         np.zeros_like(p) if hess else None,
     )
 
 
-@elementwise_loss
+@elementwise_loss(_mae_formula)
 def mae(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Absolute error of predictions.
 
@@ -187,35 +182,23 @@ def mae(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     >>> lossfns.mae.grad([1.0, 2.0, 3.0], [1.5, 2.0, 1.0], reduction="sum")
     array([ 1.,  0., -1.])
     """
-    y, p, dtype = _pair(y_true, y_pred, sample_weight)
-    return _terms(_mae_formula, y, p, dtype, sample_weight, reduction)
+    return _terms(_mae_formula, y_true, y_pred, sample_weight, reduction)
 
 
 def _huber_formula(y, p, *, delta, value, grad, hess):
-    # With c = clip(r, -delta, delta), the gradient, the value is c (r - c/2): r^2/2 inside
-    # and delta (|r| - delta/2) outside, with the same roundings as the two-branch form.
-    r = np.subtract(p, y)
-    out = [None, None, None]
-    if value or grad:
-        c = np.clip(r, -delta, delta)
-        if value == "sum":
-            # sum c r - sum c^2 / 2: each c r >= c^2 >= 0, so the difference is at
-            # least half the first sum and cancels at most one bit
-            out[0] = np.vdot(c, r) - 0.5 * np.vdot(c, c)
-        elif value:
-            v = np.multiply(c, 0.5)
-            np.subtract(r, v, out=v)
-            v *= c
-            out[0] = v
-        if grad:
-            out[1] = c
-    if hess:
-        # the curvature jumps at |r| = delta: 0 there
-        out[2] = (np.abs(r) < delta).astype(p.dtype)
-    return tuple(out)
+    # (huber): with r = p - y and the gradient c = clip(r, -delta, delta),
+    #   loss = c (r - c/2)  (r^2/2 where |r| <= delta, delta (|r| - delta/2) beyond),
+    #   grad = c,  hess = 1 where |r| < delta, else 0 (0 at the jump |r| = delta)
+    r = p - y
+    c = np.clip(r, -delta, delta)
+    return (
+        c * (r - 0.5 * c) if value else None,
+        c if grad else None,
+        (np.abs(r) < delta).astype(p.dtype) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_huber_formula)
 def huber(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction="mean"):
     r"""Huber loss: quadratic for small residuals, linear for large ones.
 
@@ -268,25 +251,31 @@ def huber(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction="mean"):
     >>> lossfns.huber.grad([0.0, 0.0], [0.5, 3.0], delta=1.0, reduction="none")
     array([0.5, 1. ])
     """
-    y, p, dtype = _pair(y_true, y_pred, sample_weight)
-    delta = dtype.type(check_scalar(delta, "delta", low=0, low_inclusive=False))
-    return _terms(_huber_formula, y, p, dtype, sample_weight, reduction, delta=delta)
+    delta = check_scalar(delta, "delta", low=0, low_inclusive=False)
+    return _terms(_huber_formula, y_true, y_pred, sample_weight, reduction, delta=delta)
 
 
 # -------------------------------------------------------------------- percentage errors
 
 
 def _mape_formula(y, p, *, value, grad, hess):
+    # (mape): loss = 100 |r| / |y|,  grad = 100 sign(r) / |y| (0 at the kink r = 0),
+    #   hess = 0,  with r = p - y; |r| / |y| is formed first (100 / |y| overflows first)
     r = p - y
-    scale = 100 / np.abs(y)
+    size = np.abs(y)
     return (
-        np.abs(r) * scale if value else None,
-        np.sign(r) * scale if grad else None,  # 0 at the kink p = y
+        100 * (np.abs(r) / size) if value else None,
+        100 * (np.sign(r) / size) if grad else None,
         np.zeros_like(p) if hess else None,
     )
 
 
-@elementwise_loss
+def _nonzero_targets(y):
+    if not np.all(y):
+        raise ValueError("y_true contains a zero target; the percentage error is undefined there")
+
+
+@elementwise_loss(_mape_formula)
 def mape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Absolute percentage error, in percent.
 
@@ -336,38 +325,31 @@ def mape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     >>> lossfns.mape([100.0, 200.0], [110.0, 150.0], reduction="none")
     array([10., 25.])
     """
-    y, p, dtype = _pair(y_true, y_pred, sample_weight)
-    if not np.all(y):
-        raise ValueError("y_true contains a zero target; the percentage error is undefined there")
-    return _terms(_mape_formula, y, p, dtype, sample_weight, reduction)
+    return _terms(_mape_formula, y_true, y_pred, sample_weight, reduction,
+                  checks=((0, _nonzero_targets),))
 
 
 def _smape_formula(y, p, *, value, grad, hess):
-    # With D = |y| + |p| and N = |p - y|: where y and p have the same sign,
-    #   d/dp 200 N / D = 400 sign(p - y) |y| / D^2,  d2/dp2 = -800 sign(p - y) sign(p) |y| / D^3;
-    # where they have opposite signs (or one is 0) the value is the constant 200 (or 0/0 = 0),
-    # and the derivative is 0 -- also at the kinks p = y and p = 0.
-    ay = np.abs(y)
-    denominator = ay + np.abs(p)
-    nonzero = denominator > 0
-    safe = np.where(nonzero, denominator, 1)
-    out = [None, None, None]
-    if value:
-        # N <= D holds after rounding too, so the value never exceeds 200
-        out[0] = np.where(nonzero, 200 * (np.abs(p - y) / safe), 0).astype(p.dtype)
-    if grad or hess:
-        same_sign = np.sign(y) * np.sign(p) > 0
-        moved = same_sign & (p != y)
-        with np.errstate(over="ignore"):  # inf only where the true slope is beyond range
-            slope = np.where(moved, np.sign(p - y) * ((ay / safe) / np.where(moved, safe, 1)), 0)
-        if grad:
-            out[1] = (400 * slope).astype(p.dtype)
-        if hess:
-            out[2] = (-800 * np.sign(p) * (slope / safe) + 0.0).astype(p.dtype)  # no -0
-    return tuple(out)
+    # (smape): loss = 200 |p - y| / D with D = |y| + |p| (0/0 = 0). Where y and p differ in
+    # sign, or one is 0, |p - y| = D: the loss is flat at 200 (0 at y = p = 0). Where they
+    # share a sign, with b = max(|y|, |p|) and D = b (1 + q), q = min(|y|, |p|) / b (so
+    # that nothing overflows: D itself can),
+    #   loss = 200 |p - y| / b / (1 + q),   grad = 400 sign(p - y) |y| / D^2,
+    #   hess = -2 sign(p) grad / D          (0 at the kinks p = y and p = 0)
+    ay, ap = np.abs(y), np.abs(p)
+    b = np.maximum(ay, ap)
+    one_plus_q = 1 + np.minimum(ay, ap) / b
+    same = np.sign(y) * np.sign(p) > 0
+    if grad or hess:  # |y| / D^2 can overflow, so the kink p = y is masked, not multiplied by 0
+        slope = np.where(same & (p != y), np.sign(p - y) * (ay / b / one_plus_q / b / one_plus_q), 0)
+    return (
+        200 * np.where(same, np.abs(p - y) / b / one_plus_q, np.sign(b)) if value else None,
+        400 * slope if grad else None,
+        np.where(same, -800 * np.sign(p) * (slope / b / one_plus_q), 0) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_smape_formula)
 def smape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Symmetric absolute percentage error, in percent, in [0, 200].
 
@@ -417,27 +399,24 @@ def smape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     >>> lossfns.smape([100.0, 100.0, 0.0, 1.0], [50.0, 150.0, 0.0, -1.0], reduction="none")
     array([ 66.66666667,  40.        ,   0.        , 200.        ])
     """
-    y, p, dtype = _pair(y_true, y_pred, sample_weight)
-    return _terms(_smape_formula, y, p, dtype, sample_weight, reduction)
+    return _terms(_smape_formula, y_true, y_pred, sample_weight, reduction)
 
 
 # ----------------------------------------------------------------- quantile, log-cosh
 
 
 def _pinball_formula(y, p, *, quantile, value, grad, hess):
-    r = y - p  # positive when the prediction is too low
-    out = [None, None, None]
-    if value:
-        out[0] = np.where(r >= 0, quantile * r, (quantile - 1) * r)
-    if grad:
-        # -q below the target, 1 - q above it, 0 at the kink
-        out[1] = np.where(r > 0, -quantile, np.where(r < 0, 1 - quantile, 0)).astype(p.dtype)
-    if hess:
-        out[2] = np.zeros_like(p)
-    return tuple(out)
+    # (pinball): loss = max(tau u, (tau - 1) u) with u = y - p (> 0 when p is too low),
+    #   grad = -tau where u > 0, 1 - tau where u < 0, 0 at the kink;  hess = 0
+    u = y - p
+    return (
+        np.maximum(quantile * u, (quantile - 1) * u) if value else None,
+        np.where(u > 0, -quantile, np.where(u < 0, 1 - quantile, 0)).astype(p.dtype) if grad else None,
+        np.zeros_like(p) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_pinball_formula)
 def pinball(y_true, y_pred, *, quantile=0.5, sample_weight=None, reduction="mean"):
     r"""Pinball (quantile) loss.
 
@@ -482,34 +461,31 @@ def pinball(y_true, y_pred, *, quantile=0.5, sample_weight=None, reduction="mean
     >>> lossfns.pinball([10.0, 10.0], [8.0, 12.0], quantile=0.9, reduction="none")
     array([1.8, 0.2])
     """
-    y, p, dtype = _pair(y_true, y_pred, sample_weight)
     tau = check_scalar(quantile, "quantile", low=0, low_inclusive=False, high=1)
     if tau == 1:
         raise ValueError(f"quantile must be < 1, got {tau}")
-    return _terms(_pinball_formula, y, p, dtype, sample_weight, reduction, quantile=dtype.type(tau))
+    return _terms(_pinball_formula, y_true, y_pred, sample_weight, reduction, quantile=tau)
 
 
 def _log_cosh_formula(y, p, *, value, grad, hess):
+    # (log-cosh): with r = p - y, a = |r| and e = exp(-2a) <= 1,
+    #   loss = log cosh r = a + log1p(e) - log 2  (never overflows), taken for a <= 1 as
+    #          log1p(2 sinh(a/2)^2)  (no cancellation as r -> 0),
+    #   grad = tanh r,  hess = 1 - tanh^2 r = 4 e / (1 + e)^2
     r = p - y
     a = np.abs(r)
-    with np.errstate(under="ignore"):
-        e = np.exp(-2 * a)  # in (0, 1]: never overflows
-    out = [None, None, None]
+    e = np.exp(-2 * a)
     if value:
-        # log cosh a = log1p(2 sinh(a/2)^2) keeps relative accuracy for small a (where the
-        # other form cancels); a + log1p(e) - log 2 never overflows, for large a.
-        small = a <= 1
-        with np.errstate(over="ignore"):
-            s = np.sinh(np.where(small, a, 0) / 2)
-        out[0] = np.where(small, np.log1p(2 * s * s), a + np.log1p(e) - p.dtype.type(_LOG2))
-    if grad:
-        out[1] = np.tanh(r)
-    if hess:
-        out[2] = 4 * e / ((1 + e) * (1 + e))  # 1 - tanh^2 without cancellation
-    return tuple(out)
+        half_sinh = np.sinh(np.minimum(a, 1) / 2)
+        small = np.log1p(2 * half_sinh * half_sinh)
+    return (
+        np.where(a <= 1, small, a + np.log1p(e) - _LOG2) if value else None,
+        np.tanh(r) if grad else None,
+        4 * e / ((1 + e) * (1 + e)) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_log_cosh_formula)
 def log_cosh(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Log-cosh loss: about :math:`r^2/2` for small residuals, :math:`|r| - \log 2` for large.
 
@@ -553,8 +529,7 @@ def log_cosh(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     >>> lossfns.log_cosh([0.0, 0.0, 0.0], [1e-5, 1.0, 1000.0], reduction="none")
     array([5.00000000e-11, 4.33780830e-01, 9.99306853e+02])
     """
-    y, p, dtype = _pair(y_true, y_pred, sample_weight)
-    return _terms(_log_cosh_formula, y, p, dtype, sample_weight, reduction)
+    return _terms(_log_cosh_formula, y_true, y_pred, sample_weight, reduction)
 
 
 # ------------------------------------------------------- regression as classification
@@ -571,9 +546,17 @@ def _check_edges(edges):
     e = _vector(edges, "edges")
     if e.size < 2:
         raise ValueError(f"edges must hold at least 2 values (one bucket), got {e.size}")
-    if np.any(np.diff(e) <= 0):
+    if np.any(e[1:] <= e[:-1]):  # compared, not subtracted: unsigned differences wrap around
         raise ValueError("edges must be strictly increasing")
     return e
+
+
+def _check_n_buckets(n_buckets):
+    if isinstance(n_buckets, (bool, np.bool_)) or not isinstance(n_buckets, numbers.Integral):
+        raise TypeError(f"n_buckets must be an integer, got {n_buckets!r}")
+    if n_buckets < 2:
+        raise ValueError(f"n_buckets must be >= 2, got {n_buckets}")
+    return int(n_buckets)
 
 
 def equal_frequency_edges(y, n_buckets):
@@ -593,7 +576,7 @@ def equal_frequency_edges(y, n_buckets):
     y : array_like
         Training targets, shape ``(N,)``, with at least 2 distinct values.
     n_buckets : int
-        :math:`B \ge 2`, the number of buckets wanted.
+        :math:`B \ge 2`, the number of buckets wanted; at most :math:`N` come back.
 
     Returns
     -------
@@ -617,13 +600,12 @@ def equal_frequency_edges(y, n_buckets):
     >>> lossfns.equal_frequency_edges([0.0, 0.0, 0.0, 0.0, 1.0, 2.0], 3)  # ties
     array([0. , 0.5, 2. ])
     """
-    dtype = float_dtype(y)
-    values = np.sort(_vector(y, "y", dtype))
-    if isinstance(n_buckets, bool) or not isinstance(n_buckets, numbers.Integral):
-        raise TypeError(f"n_buckets must be an integer, got {n_buckets!r}")
-    if n_buckets < 2:
-        raise ValueError(f"n_buckets must be >= 2, got {n_buckets}")
+    n_buckets = _check_n_buckets(n_buckets)
+    values = np.sort(_vector(y, "y", float_dtype(y)))
     n = values.size
+    # More buckets than targets split between every two sorted targets, as N buckets do:
+    # nothing is allocated per bucket beyond N (an absurd n_buckets costs nothing).
+    n_buckets = min(n_buckets, n)
     split = np.unique(np.arange(1, n_buckets) * n // n_buckets)
     split = split[split >= 1]
     below, above = values[split - 1], values[split]
@@ -809,7 +791,19 @@ def bucket_expectation(logits, centers):
 # ---------------------------------------------------------------------- watch time
 
 
-@elementwise_loss
+def _watch_time_formula(c, t, z, *, value, grad, hess):
+    # (watch-time): loss = c T softplus(-z) + (1 - c) softplus(z),
+    #   grad = (1 - c) sigma(z) - c T sigma(-z),   hess = (1 - c + c T) sigma(z) sigma(-z)
+    s = Logistic(z)
+    clicked, unclicked = c * t, 1 - c
+    return (
+        clicked * s.softplus_neg + unclicked * s.softplus if value else None,
+        unclicked * s.sigmoid - clicked * s.sigmoid_neg if grad else None,
+        (unclicked + clicked) * s.curvature if hess else None,
+    )
+
+
+@elementwise_loss(_watch_time_formula)
 def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, reduction="mean"):
     r"""Weighted logistic regression whose odds predict the expected watch time.
 
@@ -844,7 +838,7 @@ def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, redu
     Notes
     -----
     This is :func:`binary_cross_entropy_with_logits` with ``pos_weight`` :math:`= T`, and
-    is computed by the same stable formula. At its optimum a constant logit has odds
+    is computed from the same stable logistic parts. At its optimum a constant logit has odds
     :math:`e^{z} = \sum T / (N - k)` over :math:`N` impressions of which :math:`k` were
     clicked: about :math:`\mathbb E[T]` when the click rate is small (see
     :ref:`watch-time`); predict with :func:`watch_time_predict`. ``grad`` is
@@ -863,20 +857,24 @@ def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, redu
     array([2.07944154, 0.69314718])
     """
     dtype = float_dtype(clicked, watch_time, logits, sample_weight)
-    c = real_array(clicked, "clicked", dtype)
-    check_values_in(c, "clicked", (0, 1))
-    t = real_array(watch_time, "watch_time", dtype)
-    check_nonnegative(t, "watch_time")
-    z = real_array(logits, "logits", dtype)
+    c = real_array(clicked, "clicked", dtype, finite=False)
+    t = real_array(watch_time, "watch_time", dtype, finite=False)
+    z = real_array(logits, "logits", dtype, finite=False)
     check_same_shape(clicked=c, watch_time=t, logits=z)
     return Terms(
-        _bce_with_logits_formula,
-        (c, z),
+        _watch_time_formula,
+        (c, t, z),
         sample_shape=z.shape,
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
-        pos_weight=t,
+        rowwise=True,
+        checks=(
+            (0, one_of("clicked", (0, 1))),
+            (1, finite("watch_time")),
+            (1, nonnegative("watch_time")),
+            (2, finite("logits")),
+        ),
     )
 
 
