@@ -13,6 +13,7 @@ Usage (from the repository root)::
     python bench/compare.py                          # against BEFORE, all sizes
     python bench/compare.py --before <commit>        # against another commit
     python bench/compare.py --json bench/results.json   # also store the ratios
+    python bench/compare.py --block-size 16384       # the current code in other blocks
 """
 
 from __future__ import annotations
@@ -116,13 +117,23 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="few, short repeats")
     parser.add_argument("--only", nargs="+", help="loss names to run")
+    parser.add_argument("--block-size", type=int,
+                        help="evaluate the current code in blocks of this many entries "
+                             "(how lossfns._core.BLOCK_SIZE was chosen)")
     parser.add_argument("--json", type=Path,
                         help="store the results under 'before_after' in this JSON file")
     args = parser.parse_args(argv)
     before_module = load_version(args.before, args.before_path)
+    if args.block_size:
+        import lossfns._core
+
+        lossfns._core.BLOCK_SIZE = args.block_size
     repeats, budget = (3, 0.002) if args.quick else (args.repeats, 0.02)
     results = run(before_module, args.sizes, repeats, budget, args.only)
     results["before"] = str(args.before_path) if args.before_path else args.before
+    import lossfns._core
+
+    results["block_size"] = lossfns._core.BLOCK_SIZE
     print("target now/before <=", TARGET, ":", "met" if not results["missed"] else "missed:")
     for line in results["missed"]:
         print("  " + line)
