@@ -334,3 +334,60 @@ def test_methods_carry_the_loss_signature(name):
             assert inspect.signature(getattr(f, method)) == expected
     assert ":math:" not in f.__doc__ and ":ref:" not in f.__doc__  # help() shows plain text
     assert ":math:" in f.sphinx_doc or ":ref:" in f.sphinx_doc or "math::" in f.sphinx_doc
+
+
+INTEGER_DTYPES = [np.int8, np.int32, np.int64, np.uint8, np.uint16, np.uint64]
+
+
+def _integer_positions(args) -> list[int]:
+    """Positions of the arguments that hold small integers (labels, class indices)."""
+    return [
+        i for i, a in enumerate(map(np.asarray, args))
+        if a.dtype.kind in "iuf" and np.array_equal(a, np.round(a)) and np.abs(a).max() <= 100
+    ]
+
+
+WITH_INTEGERS = [
+    name for name, case in CASES.items()
+    if _integer_positions(case.make(np.random.default_rng(10), 20))
+]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+@pytest.mark.parametrize("name", WITH_INTEGERS)
+def test_integer_arguments_behave_like_int64(name, dtype):
+    # labels and class indices in any integer dtype (unsigned where they are
+    # non-negative) give the results of the same values as int64 or float64
+    case = CASES[name]
+    args = list(case.make(np.random.default_rng(10), 20))
+    converted = list(args)
+    for i in _integer_positions(args):
+        if np.dtype(dtype).kind == "i" or np.min(args[i]) >= 0:
+            converted[i] = np.asarray(args[i]).astype(dtype)
+    expected = case.function.value_and_grad(*args, **case.hyper)
+    got = case.function.value_and_grad(*converted, **case.hyper)
+    np.testing.assert_array_equal(got[0], expected[0])
+    for g, g_expected in zip(_as_tuple(got[1]), _as_tuple(expected[1])):
+        np.testing.assert_array_equal(g, g_expected)
+
+
+ELEMENTWISE = [
+    name for name in WITH_HESS
+    if name not in ("softmax_cross_entropy",) and isinstance(CASES[name].function, lossfns.Loss)
+]
+
+
+@pytest.mark.parametrize("float_type", [np.float16, np.float32, np.float64, np.longdouble])
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_numpy_scalars_behave_like_one_entry_arrays(name, float_type):
+    case = CASES[name]
+    args = [np.asarray(a)[0] for a in case.make(np.random.default_rng(11), 1)]
+    scalars = [float_type(a) if np.asarray(a).dtype.kind == "f" else a for a in args]
+    arrays = [np.asarray([a]) for a in scalars]
+    value = case.function(*scalars, **case.hyper, reduction="none")
+    assert np.ndim(value) == 0
+    np.testing.assert_array_equal(
+        value, case.function(*arrays, **case.hyper, reduction="none")[0]
+    )
+    expected_dtype = np.float32 if float_type is np.float32 else np.float64
+    assert np.asarray(value).dtype == expected_dtype
