@@ -120,8 +120,8 @@ def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     Examples
     --------
     >>> import lossfns
-    >>> float(lossfns.mse([1.0, 2.0, 3.0], [1.5, 2.0, 1.0]))
-    1.4166666666666667
+    >>> float(lossfns.mse([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 1.0, 4.0]))
+    1.0625
     >>> lossfns.mse.grad([1.0, 2.0], [1.5, 2.0], reduction="sum")
     array([1., 0.])
     """
@@ -177,8 +177,8 @@ def mae(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     Examples
     --------
     >>> import lossfns
-    >>> float(lossfns.mae([1.0, 2.0, 3.0], [1.5, 2.0, 1.0]))
-    0.8333333333333334
+    >>> float(lossfns.mae([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 1.0, 4.0]))
+    0.625
     >>> lossfns.mae.grad([1.0, 2.0, 3.0], [1.5, 2.0, 1.0], reduction="sum")
     array([ 1.,  0., -1.])
     """
@@ -728,10 +728,14 @@ def gaussian_soft_labels(y, centers, sigma):
 
     Notes
     -----
-    Computed as a softmax of :math:`-(y_i - c_k)^2/(2\sigma^2)` (log-sum-exp, the row's
-    largest term is :math:`e^0 = 1`), so a target far from every centre gets the nearest
-    centres' share, never :math:`0/0`. As :math:`\sigma \to 0` the rows tend to one-hot
-    labels of the nearest centre. See :ref:`regression-soft-labels`.
+    Computed as a softmax of :math:`-(y_i - c_k)^2/(2\sigma^2)` shifted by the row's
+    largest term (the nearest centre's, which becomes :math:`e^0 = 1`), so a target far
+    from every centre gets the nearest centres' share, never :math:`0/0`. The shift is
+    taken as a product, :math:`(h_k - h)(h_k + h)` of the half distances
+    :math:`h_k = |y_i/2 - c_k/2|` and their minimum :math:`h`, so that neither a distance
+    nor its square overflows for inputs anywhere in the float range. As
+    :math:`\sigma \to 0` the rows tend to one-hot labels of the nearest centre. See
+    :ref:`regression-soft-labels`.
 
     Examples
     --------
@@ -743,10 +747,14 @@ def gaussian_soft_labels(y, centers, sigma):
     dtype = float_dtype(y, centers)
     values = _vector(y, "y", dtype)
     c = _vector(centers, "centers", dtype)
-    s = check_scalar(sigma, "sigma", low=0, low_inclusive=False)
-    d = (values[:, None] - c[None, :]) / dtype.type(s)
-    with np.errstate(over="ignore", under="ignore"):
-        return special.softmax(-0.5 * d * d, axis=1).astype(dtype, copy=False)
+    s = dtype.type(check_scalar(sigma, "sigma", low=0, low_inclusive=False))
+    with np.errstate(all="ignore"):  # exponents of -inf, products that underflow: meant
+        # -((y - c_k)^2 - (y - c_nearest)^2) / (2 sigma^2) = -2 (h_k - h)(h_k + h) / sigma^2
+        half = np.abs(values[:, None] / 2 - c[None, :] / 2)
+        nearest = half.min(axis=1, keepdims=True)
+        shift = 2 * ((half - nearest) / s) * ((half + nearest) / s)
+        w = np.exp(-np.where(half > nearest, shift, 0))  # 1 at the nearest (no 0 * inf)
+        return w / w.sum(axis=1, keepdims=True)
 
 
 def bucket_expectation(logits, centers):

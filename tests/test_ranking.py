@@ -686,3 +686,82 @@ def test_loss_objects_keep_names_signatures_and_pickle():
         assert list(inspect.signature(f).parameters) == params
         assert f.__module__ == "lossfns.ranking"
         assert pickle.loads(pickle.dumps(f)) is f
+
+
+# ------------------------------------------------ edges of the float range (issue 13)
+
+MAX = np.finfo(np.float64).max
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs lossfns._stable.Logistic to take z = +inf (its min(z, 0) is z - max(z, 0), "
+    "inf - inf = nan); with np.minimum(z, 0) this passes",
+)
+@pytest.mark.parametrize("f", [bpr, pairwise_logistic])
+def test_pairwise_logistic_where_the_gap_overflows_in_favour(f):
+    # s+ - s- = 2e308 overflows; the loss softplus(-g) is 0 and its gradient (0, 0)
+    value, (g_pos, g_neg) = f.value_and_grad([1e308], [-1e308], reduction="none")
+    assert value[0] == 0 and g_pos[0] == 0 and g_neg[0] == 0
+
+
+@pytest.mark.parametrize("f", [bpr, pairwise_logistic])
+def test_pairwise_logistic_where_the_gap_overflows_against(f):
+    # s+ - s- = -2e308: the loss (2e308) is beyond the range, the gradient is (-1, 1)
+    value, (g_pos, g_neg) = f.value_and_grad([-1e308], [1e308], reduction="none")
+    assert value[0] == np.inf and g_pos[0] == -1 and g_neg[0] == 1
+    h_pos, h_neg = f.hess([-1e308], [1e308])
+    assert h_pos[0] == 0 and h_neg[0] == 0
+
+
+def test_bpr_hessian_pair_is_two_arrays():
+    h_pos, h_neg = bpr.hess([0.0, 1.0], [0.5, 0.0], reduction="sum")
+    np.testing.assert_array_equal(h_pos, h_neg)
+    assert not np.shares_memory(h_pos, h_neg)  # changing one leaves the other alone
+
+
+def test_pairwise_hinge_where_the_gap_overflows():
+    value, (g_pos, g_neg) = pairwise_hinge.value_and_grad([1e308, -1e308], [-1e308, 1e308], reduction="none")
+    np.testing.assert_array_equal(value, [0, np.inf])  # m + 2e308 is beyond the range
+    np.testing.assert_array_equal(g_pos, [0, -1])
+    np.testing.assert_array_equal(g_neg, [0, 1])
+
+
+def test_contrastive_dissimilar_pair_far_beyond_the_margin_is_zero():
+    # y d^2 with y = 0 and d^2 = inf was 0 * inf = nan; the loss is max(m - d, 0)^2 = 0
+    value, grad = contrastive.value_and_grad([0, 0, 1], [1e200, MAX, 1e100], reduction="none")
+    np.testing.assert_array_equal(value, [0, 0, 1e200])
+    np.testing.assert_array_equal(grad, [0, 0, 2e100])
+    np.testing.assert_array_equal(contrastive.hess([0, 1], [1e200, 1e200], reduction="none"), [0, 2])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: pairwise_hinge.value_and_grad([MAX, -MAX, 0.0], [-MAX, MAX, 1e-320]),
+        lambda: bpr.grad_hess([-MAX, 800.0, 1e-320, -800.0], [MAX, -800.0, 0.0, 800.0]),
+        lambda: pairwise_logistic.value_and_grad([-MAX, 1e-320], [MAX, 0.0]),
+        lambda: contrastive.grad_hess([0, 1, 1, 0], [MAX, 1e200, 1e-320, 0.5]),
+        lambda: contrastive.value_and_grad([0, 1, 1, 0], [MAX, 1e200, 1e-320, 0.5]),
+        lambda: triplet.value_and_grad([[1e300, 0.0], [1e-320, 0.0]], [[-1e300, 0.0], [0.0, 0.0]],
+                                       [[0.0, 1e300], [0.0, 1e-320]]),
+        lambda: triplet.value_and_grad([[1e200, 0.0]], [[0.0, 0.0]], [[0.0, 1e-200]], squared=True),
+    ],
+)
+def test_extreme_valid_inputs_raise_no_floating_point_error(call):
+    with np.errstate(all="raise"):
+        call()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint64, np.int16, bool])
+def test_integer_and_unsigned_scores_behave_like_float64(dtype):
+    pos, neg = np.array([3, 0, 1, 2], dtype), np.array([1, 2, 1, 0], dtype)
+    for f in TWO_SCORE_LOSSES:
+        got = f.value_and_grad(pos, neg, reduction="none")
+        want = f.value_and_grad(pos.astype(float), neg.astype(float), reduction="none")
+        np.testing.assert_array_equal(got[0], want[0])
+        for g, w in zip(got[1], want[1]):
+            np.testing.assert_array_equal(g, w)
+    y, d = np.array([1, 0, 0], dtype), np.array([2, 0, 1], dtype)
+    np.testing.assert_array_equal(contrastive(y, d, reduction="none"),
+                                  contrastive(y.astype(float), d.astype(float), reduction="none"))

@@ -616,3 +616,165 @@ def test_bad_watch_time_input(kwargs, error, message):
     for method in (f, f.grad, f.hess):
         with pytest.raises(error, match=message):
             method(**arguments)
+
+
+# ------------------------------------------------ edges of the float range (issue 13)
+
+MAX = np.finfo(np.float64).max
+
+
+def test_huber_mean_is_finite_where_the_summed_square_would_overflow():
+    # r^2 / 2 = 1.125e308 fits; the old summed form sum(c r) - sum(c^2)/2 was inf - inf
+    with mpmath.workdps(50):
+        exact = float(mpmath.mpf(1.5e154) ** 2 / 2)
+    for reduction in ("mean", "sum"):
+        value = lossfns.huber([0.0], [1.5e154], delta=1e155, reduction=reduction)
+        assert value == pytest.approx(exact, rel=2 * EPS)
+    np.testing.assert_array_equal(lossfns.huber([0.0], [1.5e154], delta=1e155, reduction="none"),
+                                  lossfns.huber([0.0], [1.5e154], delta=1e155, reduction="sum"))
+
+
+def test_mape_of_a_tiny_target_divides_the_residual_first():
+    # 100 / |y| overflows for y = 1e-307; |r| / |y| = 1 exactly
+    assert lossfns.mape([1e-307], [0.0]) == 100.0
+    assert lossfns.mape([5e-324], [1e-323]) == 100.0  # subnormal target and residual
+    assert lossfns.mape.grad([1e-300], [2e-300], reduction="none")[0] == 100 / 1e-300
+
+
+@pytest.mark.parametrize(
+    ("y", "p"),
+    [
+        (1e308, -1e308),  # opposite signs, |p - y| and |y| + |p| overflow: flat at 200
+        (1e308, 1.7e308),  # same sign, |y| + |p| overflows
+        (1.7e308, 1e308),
+        (MAX, MAX / 3),
+        (5e-324, 1e-323),  # subnormal
+        (-1e-310, -3e-310),
+        (2.0, 3.0),
+    ],
+)
+def test_smape_is_exact_where_the_denominator_overflows_or_is_subnormal(y, p):
+    with mpmath.workdps(50):
+        Y, P = mpmath.mpf(y), mpmath.mpf(p)
+        exact = 200 * abs(P - Y) / (abs(Y) + abs(P))
+        slope = 400 * mpmath.sign(P - Y) * abs(Y) / (abs(Y) + abs(P)) ** 2
+    assert lossfns.smape(y, p) == pytest.approx(float(exact), rel=6 * EPS)
+    grad = lossfns.smape.grad(y, p)
+    if np.sign(y) != np.sign(p):
+        assert grad == 0  # the flat part
+    elif abs(slope) < MAX:
+        # |y| / b / (1 + q) / b / (1 + q): five roundings; below the normal range, the
+        # absolute error of a subnormal result
+        assert grad == pytest.approx(float(slope), rel=8 * EPS, abs=4 * TINY_SUB)
+    else:
+        assert np.isinf(grad)
+
+
+TINY_SUB = np.finfo(np.float64).smallest_subnormal
+
+
+@pytest.mark.parametrize("f", POINTWISE, ids=lambda f: f.__name__)
+def test_residuals_that_overflow_give_no_nan(f):
+    # p - y overflows for finite inputs: the value is truly beyond the range (inf, the
+    # mean too while the terms are summed as floats), and the derivatives are exact
+    y, p = np.array([-1e308, 1e308, 0.0]), np.array([1e308, -1e308, 0.0])
+    if f is lossfns.mape:
+        y[2] = 1.0
+    values = f(y, p, reduction="none")
+    # SMAPE of opposite signs is 200 (bounded); every other value is beyond the range
+    assert not np.isnan(values).any()
+    np.testing.assert_array_equal(values[:2], 200 if f is lossfns.smape else np.inf)
+    grad, hess = f.grad_hess(y, p, reduction="none")
+    assert not np.isnan(grad).any() and not np.isnan(hess).any()
+    if f in (lossfns.mae, lossfns.log_cosh):
+        np.testing.assert_array_equal(grad[:2], [1.0, -1.0])
+    if f is lossfns.huber:
+        np.testing.assert_array_equal(grad[:2], [1.0, -1.0])
+        np.testing.assert_array_equal(hess[:2], [0.0, 0.0])
+    if f is lossfns.pinball:
+        np.testing.assert_array_equal(grad[:2], [0.5, -0.5])
+
+
+@pytest.mark.parametrize("f", POINTWISE, ids=lambda f: f.__name__)
+def test_extreme_valid_inputs_raise_no_floating_point_error(f):
+    # every intermediate that under- or overflows is meant to; none escapes to the caller
+    y = np.array([1.0, 1e-310, -MAX, MAX, 3.0, 5e-324])
+    p = np.array([1e-300, 2e-310, MAX, -MAX, 3.0, 1e308])
+    with np.errstate(all="raise"):
+        for method in (f, f.grad, f.hess, f.value_and_grad, f.grad_hess):
+            method(y, p, reduction="none")
+            method(y, p, reduction="mean")
+
+
+@pytest.mark.parametrize("f", POINTWISE, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint64, np.int8, np.int64, bool])
+def test_integer_and_unsigned_inputs_behave_like_float64(f, dtype):
+    y = np.array([1, 2, 3, 1], dtype)
+    p = np.array([0, 3, 3, 1], dtype)
+    expected = f.grad_hess(y.astype(np.float64), p.astype(np.float64), reduction="none")
+    for got, want in zip(f.grad_hess(y, p, reduction="none"), expected):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(f(y, p, reduction="none"),
+                                  f(y.astype(np.float64), p.astype(np.float64), reduction="none"))
+
+
+@pytest.mark.parametrize("f", POINTWISE, ids=lambda f: f.__name__)
+def test_float32_scalars_give_float32(f):
+    assert f(np.float32(1.5), np.float32(2.0)).dtype == np.float32
+
+
+def test_unsigned_edges_in_decreasing_order_are_refused():
+    # today's difference of unsigned edges wrapped around (3 - 5 = 254) and passed
+    for edges in (np.array([5, 3], np.uint8), np.array([0, 9, 2], np.uint64), np.array([1, 1], np.uint16)):
+        with pytest.raises(ValueError, match="edges must be strictly increasing"):
+            lossfns.bucketize([1.0], edges)
+        with pytest.raises(ValueError, match="edges must be strictly increasing"):
+            lossfns.bucket_centers(edges)
+    np.testing.assert_array_equal(lossfns.bucketize([4.0], np.array([3, 5], np.uint8)), [0])
+
+
+def test_more_buckets_than_targets_allocate_nothing_per_bucket():
+    y = np.array([4.0, 1.0, 3.0, 2.0, 2.5])
+    expected = lossfns.equal_frequency_edges(y, y.size)
+    # more buckets than targets split between every two sorted targets, as N buckets do;
+    # 10^30 buckets would need 8e30 bytes if one index were made per bucket
+    for n_buckets in (y.size + 1, 10**6, 10**30, np.int64(2**62)):
+        np.testing.assert_array_equal(lossfns.equal_frequency_edges(y, n_buckets), expected)
+    np.testing.assert_array_equal(lossfns.equal_frequency_edges(y, np.uint8(2)),
+                                  lossfns.equal_frequency_edges(y, 2))
+    with pytest.raises(TypeError, match="n_buckets must be an integer"):
+        lossfns.equal_frequency_edges(y, np.bool_(True))
+
+
+def test_soft_labels_at_distances_whose_squares_or_differences_overflow():
+    # y - c overflows (1e308 - -1e308) and (y - c)^2 / (2 sigma^2) overflows for every
+    # centre: the nearest centre still gets the mass, with no nan and no error escaping
+    with np.errstate(all="raise"):
+        far = lossfns.gaussian_soft_labels([1e308], [-1e308, -0.9e308], 1e-3)
+        t = lossfns.gaussian_soft_labels([1e200, 0.5], [0.0, 1.0, 1.5e200], 1e-3)
+    np.testing.assert_array_equal(far, [[0, 1]])
+    np.testing.assert_array_equal(t, [[0, 0, 1], [0.5, 0.5, 0]])  # equidistant: shared exactly
+    # two centres 1e300 apart around a target 1e300 away, sigma 1e300: (a Gaussian of
+    # distances 1 and 2 in units of sigma) exp(-1/2) : exp(-2)
+    t = lossfns.gaussian_soft_labels([0.0], [1e300, -2e300], 1e300)
+    expected = np.array([1.0, np.exp(-1.5)]) / (1 + np.exp(-1.5))
+    np.testing.assert_allclose(t[0], expected, rtol=8 * EPS)
+
+
+@pytest.mark.parametrize("n", [lossfns._core.BLOCK_SIZE - 1, lossfns._core.BLOCK_SIZE,
+                               3 * lossfns._core.BLOCK_SIZE + 5])
+def test_watch_time_is_sliced_with_the_blocks(n):
+    # the watch time is a per-element array: it must follow every block (issue 13: a
+    # per-element weight that was not sliced crashed past one block)
+    rng = np.random.default_rng(15)
+    c = (rng.uniform(size=n) < 0.3).astype(float)
+    t = rng.exponential(5, n)
+    z = rng.normal(scale=3, size=n)
+    wt = lossfns.watch_time_logistic
+    # softplus(+-z) = log(1 + e^(+-z)) and sigma(+-z), each within an ulp or two
+    expected = c * t * np.logaddexp(0, -z) + (1 - c) * np.logaddexp(0, z)
+    np.testing.assert_allclose(wt(c, t, z, reduction="none"), expected, rtol=8 * EPS)
+    value, grad = wt.value_and_grad(c, t, z, reduction="sum")
+    assert value == pytest.approx(expected.sum(), rel=1e-12)  # summed in another order
+    expected_grad = (1 - c) * special.expit(z) - c * t * special.expit(-z)
+    np.testing.assert_allclose(grad, expected_grad, rtol=16 * EPS, atol=0)
