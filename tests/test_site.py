@@ -422,3 +422,167 @@ def test_every_loss_formula_is_shown_on_the_page_that_derives_it(site: Path):
                 if f"def {formula.__name__}(" not in text:
                     missing.append(f"{name}: {formula.__name__} not on {notebook}")
     assert not missing, missing
+
+
+# --- Reading the pages (issue 15): equations, links, navigation --------------------------------
+
+WIDTHS = [1280, 390]
+GENERATED_PAGES_HTML = {f"{name}.html" for name in GENERATED_PAGES}
+# The API page's display equations come from the library's docstrings; those too wide for the
+# column at 1280 px scroll (with the cue) until the docstrings break them over lines.
+MAY_SCROLL_AT_1280 = {"appendix/api.html"}
+# A display equation too wide for its box must scroll inside it and show the "scroll" label
+# (lossbook.js and lossbook.css: headless Chromium, like a phone, draws no scrollbar), its number
+# must not cover it, and inline math must stay inside its line.
+EQUATION_PROBLEMS = """mayScroll => {
+    const problems = [];
+    const text = el => el.textContent.replace(/\\s+/g, " ").trim().slice(0, 60);
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth + 1) {
+        problems.push(`the page scrolls sideways (${root.scrollWidth} > ${root.clientWidth} px)`);
+    }
+    for (const math of document.querySelectorAll("div.math")) {
+        const box = math.querySelector("mjx-container");
+        if (!box) continue;
+        const wide = box.scrollWidth > box.clientWidth + 1 || math.scrollWidth > math.clientWidth + 1;
+        if (wide) {
+            const scrolls = ["auto", "scroll"].includes(getComputedStyle(box).overflowX);
+            const cue = getComputedStyle(math, "::after").content;
+            if (!scrolls || math.scrollWidth > math.clientWidth + 1) {
+                problems.push(`cut, not scrollable: ${text(math)}`);
+            } else if (!math.classList.contains("lb-scrolls") || ["none", "normal", ""].includes(cue)) {
+                problems.push(`scrolls with no visible cue: ${text(math)}`);
+            } else if (!mayScroll) {
+                problems.push(`wider than the column (${box.scrollWidth} > ${box.clientWidth} px): ${text(math)}`);
+            }
+        }
+        const number = math.querySelector(".eqno");
+        const formula = box.querySelector("mjx-math");
+        if (number && formula) {
+            const n = number.getBoundingClientRect(), f = formula.getBoundingClientRect();
+            const b = box.getBoundingClientRect();
+            // the part of the formula that is drawn: clipped by its scrolling box
+            const left = Math.max(f.left, b.left), right = Math.min(f.right, b.right);
+            const across = Math.min(n.right, right) - Math.max(n.left, left);
+            const down = Math.min(n.bottom, f.bottom) - Math.max(n.top, f.top);
+            if (across > 0.5 && down > 0.5) problems.push(`number covers the equation: ${text(math)}`);
+        }
+    }
+    for (const box of document.querySelectorAll("span.math > mjx-container")) {
+        let block = box.parentElement;
+        while (block && getComputedStyle(block).display.startsWith("inline")) block = block.parentElement;
+        const right = block.getBoundingClientRect().right;
+        if (box.getBoundingClientRect().right > right + 1 && box.scrollWidth <= box.clientWidth + 1) {
+            problems.push(`inline math runs past its line: ${text(box)}`);
+        }
+    }
+    return problems;
+}"""
+
+
+@pytest.fixture(params=WIDTHS, ids=lambda width: f"{width}px")
+def sized_page(request, browser):
+    """A page in a fresh context, as wide as the parameter (900 px high)."""
+    context = browser.new_context(viewport={"width": request.param, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    yield request.param, context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_equation_is_cut(path: str, base_url: str, sized_page):
+    """At 1280 and 390 px no equation is cut: it fits, or scrolls in its own box with a cue."""
+    width, page = sized_page
+    assert not open_page(page, base_url + path)
+    page.wait_for_function("() => document.readyState === 'complete'")
+    may_scroll = width < 1280 or path in MAY_SCROLL_AT_1280
+    problems = page.evaluate(EQUATION_PROBLEMS, may_scroll)
+    assert not problems, f"{path} at {width} px:\n" + "\n".join(problems)
+
+
+def built_soup(site: Path, path: str):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup((site / path).read_text(), "html.parser")
+
+
+def target_page(site: Path, page: str, href: str) -> str:
+    """The site-relative page a link on ``page`` points to ('' for another host)."""
+    if urlsplit(href).scheme:
+        return ""
+    target = href.split("#")[0]
+    if not target:
+        return page
+    return ((site / page).parent / target).resolve().relative_to(site.resolve()).as_posix()
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p not in GENERATED_PAGES_HTML])
+def test_cross_page_equation_references_name_the_page(path: str, site: Path):
+    """An equation number that links to another page is followed by a link to that page."""
+    article = built_soup(site, path).select_one("article")
+    problems = []
+    for link in article.select('a[href*="#equation-"]'):
+        target = target_page(site, path, link["href"])
+        if target == path:
+            continue
+        following = link.find_next("a")
+        if following is None or target_page(site, path, following.get("href", "")) != target:
+            problems.append(f"{link.get_text()} links to {target} without naming the page")
+    assert not problems, f"{path}:\n" + "\n".join(problems)
+
+
+NOTES_MENTION = re.compile(r"\b(study|source) notes\b|\bthe notes\b|widely read note", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p not in GENERATED_PAGES_HTML])
+def test_pages_that_mention_the_notes_link_to_sources(path: str, site: Path):
+    """Every page that speaks of the study notes links to the Sources page that introduces them."""
+    article = built_soup(site, path).select_one("article")
+    for code in article.select("pre, .cell_input"):
+        code.decompose()
+    if not NOTES_MENTION.search(article.get_text(" ")):
+        return
+    targets = {target_page(site, path, a.get("href", "")) for a in article.select("a[href]")}
+    assert path == "appendix/sources.html" or "appendix/sources.html" in targets, (
+        f"{path} mentions the study notes but does not link to the Sources page"
+    )
+
+
+def test_navigation_is_not_doubled(site: Path):
+    """No sidebar caption repeats the title of the entry under it; index pages list sections once."""
+    soup = built_soup(site, "intro.html")
+    nav = soup.select_one("nav.bd-docs-nav")
+    captions = nav.select("p.caption")
+    assert captions, "the sidebar has no part captions"
+    for caption in captions:
+        first = caption.find_next("a")
+        assert first.get_text(strip=True) != caption.get_text(strip=True), (
+            f"the sidebar repeats {caption.get_text(strip=True)!r} as part and chapter"
+        )
+    for path in PAGES:
+        if path.endswith("/index.html") and path.startswith("chapters/"):
+            # Jupyter Book leaves an empty (hidden) toctree on every part page; a visible one
+            # would list the sections a second time, under the page's own list of them.
+            listed = [t for t in built_soup(site, path).select("article .toctree-wrapper") if t.a]
+            assert not listed, f"{path} lists its sections twice (a toctree below its own list)"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_one_search_box_and_ordered_headings(width: int, base_url: str, browser):
+    """One search control is visible; h1 > h2 > h3 in size, and no heading outweighs its parent."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        assert not open_page(page, base_url + "chapters/information/divergences.html")
+        searches = page.evaluate("""() => [...document.querySelectorAll(
+            "button.search-button__button, form.bd-search input")]
+            .filter(el => el.checkVisibility()).length""")
+        assert searches == 1, f"{searches} search boxes visible at {width} px"
+        styles = page.evaluate("""() => Object.fromEntries(["h1", "h2", "h3"].map(tag => {
+            const style = getComputedStyle(document.querySelector(`article ${tag}`));
+            return [tag, [parseFloat(style.fontSize), parseInt(style.fontWeight)]];
+        }))""")
+        assert styles["h1"][0] > styles["h2"][0] > styles["h3"][0], styles
+        assert styles["h1"][1] >= styles["h2"][1] >= styles["h3"][1], styles
+    finally:
+        context.close()
