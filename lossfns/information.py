@@ -7,6 +7,15 @@ each distribution must sum to 1 within 1e-6. Logarithms are natural (nats) unles
 ``base`` is given (``base=2`` gives bits). Zeros are exact: :math:`0 \\log 0 = 0`, and a
 positive probability where the other distribution has none gives :math:`+\\infty`, the
 true value.
+
+A ``base`` must be greater than 1. Changing the base multiplies every measure by the
+constant :math:`1/\\ln b` (Shannon's :math:`K`), which must be positive for the measures
+to keep their meaning: with :math:`0 < b < 1` every entropy, divergence and mutual
+information would come out negative (and :math:`b = 1` has :math:`\\ln b = 0`), so
+those bases are refused rather than silently changing the sign.
+
+Each function evaluates one short formula, named ``_<measure>_formula`` below and shown
+on the book's pages; the declarations around them only validate.
 """
 
 from __future__ import annotations
@@ -19,12 +28,13 @@ from scipy import special
 from ._core import (
     Terms,
     check_distribution,
-    check_interval,
-    check_same_shape,
     check_scalar,
+    finite,
     float_dtype,
     measure,
+    paired_arrays,
     real_array,
+    within,
 )
 
 __all__ = [
@@ -42,12 +52,19 @@ __all__ = [
 
 
 def _log_base(base, dtype: np.dtype):
-    """``log(base)`` in ``dtype``, the divisor that turns nats into units of ``base``."""
+    """``ln(base)`` in ``dtype``, the divisor that turns nats into units of ``base``."""
     if base is None:
         return dtype.type(1)
-    base = check_scalar(base, "base", low=0, low_inclusive=False)
+    base = check_scalar(base, "base")
+    if base <= 0:
+        raise ValueError(f"base must be > 1, got {base}: a logarithm's base must be positive")
     if base == 1:
-        raise ValueError("base must not be 1 (log 1 = 0)")
+        raise ValueError("base must not be 1: ln 1 = 0, so there is no logarithm to base 1")
+    if base < 1:
+        raise ValueError(
+            f"base must be > 1, got {base}: with a base below 1 every logarithm of a "
+            f"probability changes sign, and entropies and divergences would be negative"
+        )
     return dtype.type(np.log(base))
 
 
@@ -59,17 +76,23 @@ def _check_axis(axis, ndim: int) -> int:
     return int(axis) % ndim
 
 
-def _pair(p, q, axis):
-    dtype = float_dtype(p, q)
-    p_arr = real_array(p, "p", dtype)
-    q_arr = real_array(q, "q", dtype)
-    check_same_shape(p=p_arr, q=q_arr)
-    if p_arr.ndim == 0:
+def _distributions(p, axis, *, q=None):
+    """``p`` (and ``q``, of the same shape) validated as distributions along ``axis``."""
+    if q is None:
+        dtype = float_dtype(p)
+        arrays = {"p": real_array(p, "p", dtype, finite=False)}
+    else:
+        p, q, dtype = paired_arrays(p, q, ("p", "q"))
+        arrays = {"p": p, "q": q}
+    for name, a in arrays.items():
+        finite(name)(a)
+    first = arrays["p"]
+    if first.ndim == 0:
         raise ValueError("p must have at least one dimension (a distribution)")
-    axis = _check_axis(axis, p_arr.ndim)
-    check_distribution(p_arr, "p", axis=axis)
-    check_distribution(q_arr, "q", axis=axis)
-    return p_arr, q_arr, axis, dtype
+    axis = _check_axis(axis, first.ndim)
+    for name, a in arrays.items():
+        check_distribution(a, name, axis=axis)
+    return (*arrays.values(), axis, dtype)
 
 
 def _joint(joint):
@@ -83,17 +106,100 @@ def _joint(joint):
     return a, dtype
 
 
-def _neg_ratio(p, q):
-    """-p/q, exactly 0 where p = 0 (even where q = 0), -inf where p > 0 = q."""
-    out = np.zeros_like(q)
-    with np.errstate(divide="ignore"):
-        np.divide(-p, q, out=out, where=p != 0)
-    return out
+def _without(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    return shape[:axis] + shape[axis + 1 :]
+
+
+def _evaluates(formula):
+    """Record on a plain function (one without derivatives) the formula it evaluates,
+    as :func:`~lossfns._core.measure` does, so that the book can show it."""
+
+    def record(function):
+        function.formulas = (formula,)
+        return function
+
+    return record
+
+
+# ------------------------------------------------------------------ formulas
+
+
+def _self_information_formula(p, *, log_base):
+    # (self-information): I(p) = -log_b p = -ln p / ln b;  0 - ln 1 is +0.0, not -0.0
+    return (0 - np.log(p)) / log_base
+
+
+def _entropy_formula(p, *, axis, log_base):
+    # (entropy): H(p) = -sum_i p_i log_b p_i, with 0 log 0 = 0 (entr(x) = -x ln x)
+    return special.entr(p).sum(axis=axis, dtype=p.dtype) / log_base
+
+
+def _cross_entropy_formula(p, q, *, axis, log_base, value, grad, hess):
+    # (cross-entropy): H(p, q) = -sum_i p_i log_b q_i,   dH/dq_i = -p_i / (q_i ln b)
+    # Terms with p_i = 0 are 0 whatever q_i (xlogy, and the mask); p_i > 0 = q_i gives
+    # +inf and -inf, the true values. 0 - sum: a zero cross-entropy is +0.0.
+    return (
+        (0 - special.xlogy(p, q).sum(axis=axis, dtype=p.dtype)) / log_base if value else None,
+        np.where(p > 0, -p / q, 0) / log_base if grad else None,
+        None,
+    )
+
+
+def _kl_formula(p, q, *, axis, log_base, value, grad, hess):
+    # (kl): D(p || q) = sum_i p_i log_b(p_i / q_i),   dD/dq_i = -p_i / (q_i ln b)
+    # rel_entr(p, q) = p ln(p/q): 0 where p = 0, +inf where p > 0 = q, and free of
+    # overflow where p/q exceeds the float range (q subnormal)
+    return (
+        special.rel_entr(p, q).sum(axis=axis, dtype=p.dtype) / log_base if value else None,
+        np.where(p > 0, -p / q, 0) / log_base if grad else None,
+        None,
+    )
+
+
+def _log_ratio(a, b):
+    """ln(a / b) for a, b > 0, to an ulp or two also where a / b is subnormal (and so
+    rounded to fewer digits): there |ln a - ln b| > 708 dwarfs the rounding of either log."""
+    ratio = a / b
+    return np.where(ratio >= np.finfo(ratio.dtype).tiny, np.log(ratio), np.log(a) - np.log(b))
+
+
+def _js_formula(p, q, *, axis, log_base, value, grad, hess):
+    # (js): JS = 1/2 sum_i [p_i log_b(p_i/m_i) + q_i log_b(q_i/m_i)],  m = (p + q)/2
+    #   dJS/dq_i = log_b(q_i/m_i) / 2, which is log_b 2 / 2 where p_i = 0
+    # With s = p + q = 2m: p ln(p/m) = rel_entr(2p, s) / 2 and q/m = 2q/s. m itself is never
+    # formed, as halving a subnormal s can round it to 0 (p = 5e-324, q = 0) and give inf.
+    s = p + q
+    twice_terms = special.rel_entr(2 * p, s) + special.rel_entr(2 * q, s)
+    log_q_over_m = np.where(p > 0, _log_ratio(2 * q, s), p.dtype.type(np.log(2)))
+    return (
+        twice_terms.sum(axis=axis, dtype=p.dtype) / (4 * log_base) if value else None,
+        log_q_over_m / (2 * log_base) if grad else None,
+        None,
+    )
+
+
+def _conditional_entropy_formula(joint, *, log_base):
+    # (conditional-entropy): H(Y|X) = -sum_{x,y} p(x,y) log_b(p(x,y) / p(x)),
+    #   p(x) = sum_y p(x,y) >= p(x,y): no term is positive, and rows with p(x) = 0 give 0
+    px = joint.sum(axis=-1, keepdims=True, dtype=joint.dtype)
+    return (0 - special.rel_entr(joint, px).sum(axis=(-2, -1), dtype=joint.dtype)) / log_base
+
+
+def _mutual_information_formula(joint, *, log_base):
+    # (mutual-information): I(X;Y) = sum_x p(x) D(p(y|x) || p(y)),  p(y|x) = p(x,y) / p(x)
+    # The product p(x) p(y) is never formed: it could underflow to 0 beside a positive
+    # p(x,y) (and make the sum +inf). Rows with p(x) = 0 contribute 0.
+    px = joint.sum(axis=-1, keepdims=True, dtype=joint.dtype)
+    py = joint.sum(axis=-2, keepdims=True, dtype=joint.dtype)
+    conditional = joint / np.where(px > 0, px, 1)
+    per_x = special.rel_entr(conditional, py).sum(axis=-1, dtype=joint.dtype)
+    return (px[..., 0] * per_x).sum(axis=-1, dtype=joint.dtype) / log_base
 
 
 # ------------------------------------------------------------------ functions
 
 
+@_evaluates(_self_information_formula)
 def self_information(p, *, base=None):
     r"""Self-information (surprisal) of events of probability ``p``: :math:`I(p) = -\log p`.
 
@@ -106,8 +212,8 @@ def self_information(p, *, base=None):
     p : array_like
         Probabilities in [0, 1], any shape; elementwise.
     base : float, optional
-        Base :math:`b` of the logarithm, > 0 and not 1. Default: natural log (nats);
-        ``base=2`` gives bits.
+        Base :math:`b` of the logarithm, > 1. Default: natural log (nats); ``base=2``
+        gives bits.
 
     Returns
     -------
@@ -132,13 +238,14 @@ def self_information(p, *, base=None):
     inf
     """
     dtype = float_dtype(p)
-    a = real_array(p, "p", dtype)
-    check_interval(a, "p", 0, 1)
-    scale = _log_base(base, dtype)
-    with np.errstate(divide="ignore"):
-        return np.abs(np.log(a)) / scale  # log p <= 0: |log p| is -log p, never -0.0
+    a = real_array(p, "p", dtype, finite=False)
+    within("p", 0, 1)(a)
+    log_base = _log_base(base, dtype)
+    with np.errstate(all="ignore"):  # -ln 0 = +inf is the true value, not an accident
+        return _self_information_formula(a, log_base=log_base)
 
 
+@_evaluates(_entropy_formula)
 def entropy(p, *, axis=-1, base=None):
     r"""Shannon entropy of each distribution along ``axis``.
 
@@ -154,7 +261,7 @@ def entropy(p, *, axis=-1, base=None):
     axis : int
         The axis holding the outcomes.
     base : float, optional
-        Base of the logarithm (> 0, not 1); default natural (nats), 2 gives bits.
+        Base of the logarithm (> 1); default natural (nats), 2 gives bits.
 
     Returns
     -------
@@ -180,27 +287,28 @@ def entropy(p, *, axis=-1, base=None):
     >>> lossfns.entropy([[1.0, 0.0], [0.25, 0.75]])
     array([0.        , 0.56233514])
     """
-    dtype = float_dtype(p)
-    a = real_array(p, "p", dtype)
-    if a.ndim == 0:
-        raise ValueError("p must have at least one dimension (a distribution)")
-    axis = _check_axis(axis, a.ndim)
-    check_distribution(a, "p", axis=axis)
-    scale = _log_base(base, dtype)
-    return np.sum(special.entr(a), axis=axis, dtype=dtype) / scale
+    p, axis, dtype = _distributions(p, axis)
+    log_base = _log_base(base, dtype)
+    with np.errstate(all="ignore"):
+        return _entropy_formula(p, axis=axis, log_base=log_base)
 
 
-def _cross_entropy_formula(p, q, *, axis, scale, value, grad, hess):
-    out = [None, None, None]
-    if value:
-        # 0 - sum: a zero cross-entropy is +0.0, not -0.0
-        out[0] = (0 - np.sum(special.xlogy(p, q), axis=axis, dtype=p.dtype)) / scale
-    if grad:
-        out[1] = _neg_ratio(p, q) / scale
-    return tuple(out)
+def _measure_terms(formula, p, q, axis, base) -> Terms:
+    """The :class:`Terms` of a measure between distributions ``p`` and ``q``."""
+    p, q, axis, dtype = _distributions(p, axis, q=q)
+    return Terms(
+        formula,
+        (p, q),
+        sample_shape=_without(p.shape, axis),
+        sample_weight=None,
+        reduction="none",
+        dtype=dtype,
+        axis=axis,
+        log_base=_log_base(base, dtype),
+    )
 
 
-@measure
+@measure(_cross_entropy_formula)
 def cross_entropy(p, q, *, axis=-1, base=None):
     r"""Cross-entropy of ``q`` relative to ``p``, one value per distribution along ``axis``.
 
@@ -218,7 +326,7 @@ def cross_entropy(p, q, *, axis=-1, base=None):
     axis : int
         The axis holding the outcomes.
     base : float, optional
-        Base of the logarithm (> 0, not 1); default natural (nats), 2 gives bits.
+        Base of the logarithm (> 1); default natural (nats), 2 gives bits.
 
     Returns
     -------
@@ -246,29 +354,10 @@ def cross_entropy(p, q, *, axis=-1, base=None):
     >>> lossfns.cross_entropy.grad([0.7, 0.2, 0.1], [0.6, 0.3, 0.1])
     array([-1.16666667, -0.66666667, -1.        ])
     """
-    p, q, axis, dtype = _pair(p, q, axis)
-    return Terms(
-        _cross_entropy_formula,
-        (p, q),
-        sample_shape=p.shape[:axis] + p.shape[axis + 1 :],
-        sample_weight=None,
-        reduction="none",
-        dtype=dtype,
-        axis=axis,
-        scale=_log_base(base, dtype),
-    )
+    return _measure_terms(_cross_entropy_formula, p, q, axis, base)
 
 
-def _kl_formula(p, q, *, axis, scale, value, grad, hess):
-    out = [None, None, None]
-    if value:
-        out[0] = np.sum(special.rel_entr(p, q), axis=axis, dtype=p.dtype) / scale
-    if grad:
-        out[1] = _neg_ratio(p, q) / scale
-    return tuple(out)
-
-
-@measure
+@measure(_kl_formula)
 def kl_divergence(p, q, *, axis=-1, base=None):
     r"""Kullback–Leibler divergence :math:`D_{\mathrm{KL}}(p \,\|\, q)` along ``axis``.
 
@@ -286,7 +375,7 @@ def kl_divergence(p, q, *, axis=-1, base=None):
     axis : int
         The axis holding the outcomes.
     base : float, optional
-        Base of the logarithm (> 0, not 1); default natural (nats), 2 gives bits.
+        Base of the logarithm (> 1); default natural (nats), 2 gives bits.
 
     Returns
     -------
@@ -297,11 +386,12 @@ def kl_divergence(p, q, *, axis=-1, base=None):
     Notes
     -----
     Derived in :ref:`info-kl`. Computed as a sum of ``scipy.special.rel_entr`` terms,
-    so terms with :math:`p_i = 0` are exactly 0. Gibbs' inequality holds for the exact
-    value; the computed sum is non-negative up to its rounding (a few ulps of the sum of
-    the terms' magnitudes). ``kl_divergence.grad(p, q)`` is
-    :math:`\partial D / \partial q_i = -p_i / (q_i \ln b)` (the entries of ``q`` taken as
-    independent), defined as 0 where :math:`p_i = 0` (also where :math:`q_i = 0`, the
+    so terms with :math:`p_i = 0` are exactly 0, and a :math:`q_i` so small that
+    :math:`p_i/q_i` exceeds the float range still gives the finite term. Gibbs'
+    inequality holds for the exact value; the computed sum is non-negative up to its
+    rounding (a few ulps of the sum of the terms' magnitudes). ``kl_divergence.grad(p, q)``
+    is :math:`\partial D / \partial q_i = -p_i / (q_i \ln b)` (the entries of ``q`` taken
+    as independent), defined as 0 where :math:`p_i = 0` (also where :math:`q_i = 0`, the
     one-sided derivative) and :math:`-\infty` where :math:`p_i > 0 = q_i`.
 
     References
@@ -321,35 +411,10 @@ def kl_divergence(p, q, *, axis=-1, base=None):
     >>> float(lossfns.kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
-    p, q, axis, dtype = _pair(p, q, axis)
-    return Terms(
-        _kl_formula,
-        (p, q),
-        sample_shape=p.shape[:axis] + p.shape[axis + 1 :],
-        sample_weight=None,
-        reduction="none",
-        dtype=dtype,
-        axis=axis,
-        scale=_log_base(base, dtype),
-    )
+    return _measure_terms(_kl_formula, p, q, axis, base)
 
 
-def _js_formula(p, q, *, axis, scale, value, grad, hess):
-    m = (p + q) / 2
-    out = [None, None, None]
-    if value:
-        terms = special.rel_entr(p, m) + special.rel_entr(q, m)
-        out[0] = np.sum(terms, axis=axis, dtype=p.dtype) / (2 * scale)
-    if grad:
-        # d/dq_i = log(q_i / m_i) / 2; where p_i = 0 the ratio is 2 (also the one-sided
-        # derivative at q_i = 0), where q_i = 0 < p_i it is 0 and the log is -inf.
-        ratio = np.where(p == 0, p.dtype.type(2), q / np.where(m == 0, 1, m))
-        with np.errstate(divide="ignore"):
-            out[1] = np.log(ratio) / (2 * scale)
-    return tuple(out)
-
-
-@measure
+@measure(_js_formula)
 def js_divergence(p, q, *, axis=-1, base=None):
     r"""Jensen–Shannon divergence of ``p`` and ``q`` along ``axis``.
 
@@ -368,7 +433,7 @@ def js_divergence(p, q, *, axis=-1, base=None):
     axis : int
         The axis holding the outcomes.
     base : float, optional
-        Base of the logarithm (> 0, not 1); default natural (nats), 2 gives bits.
+        Base of the logarithm (> 1); default natural (nats), 2 gives bits.
 
     Returns
     -------
@@ -377,9 +442,12 @@ def js_divergence(p, q, *, axis=-1, base=None):
 
     Notes
     -----
-    Derived in :ref:`info-js`. ``scipy.spatial.distance.jensenshannon`` returns the
-    *square root* of this value (the Jensen–Shannon distance). ``js_divergence.grad(p, q)``
-    is :math:`\partial\,\mathrm{JS} / \partial q_i = \log(q_i / m_i) / (2 \ln b)` (entries
+    Derived in :ref:`info-js`. The ratios :math:`p_i/m_i` are computed as
+    :math:`2p_i/(p_i + q_i)`, so :math:`m` is never rounded to 0 (it would be, for
+    :math:`p_i + q_i` the smallest subnormal number). ``scipy.spatial.distance.jensenshannon``
+    returns the *square root* of this value (the Jensen–Shannon distance).
+    ``js_divergence.grad(p, q)`` is
+    :math:`\partial\,\mathrm{JS} / \partial q_i = \log(q_i / m_i) / (2 \ln b)` (entries
     of ``q`` taken as independent): :math:`\log 2 / (2 \ln b)` where :math:`p_i = 0`
     (including the one-sided derivative at :math:`q_i = 0`), :math:`-\infty` where
     :math:`p_i > 0 = q_i`.
@@ -397,19 +465,10 @@ def js_divergence(p, q, *, axis=-1, base=None):
     >>> float(lossfns.js_divergence([1.0, 0.0], [0.0, 1.0]))  # log 2 in nats
     0.69314718
     """
-    p, q, axis, dtype = _pair(p, q, axis)
-    return Terms(
-        _js_formula,
-        (p, q),
-        sample_shape=p.shape[:axis] + p.shape[axis + 1 :],
-        sample_weight=None,
-        reduction="none",
-        dtype=dtype,
-        axis=axis,
-        scale=_log_base(base, dtype),
-    )
+    return _measure_terms(_js_formula, p, q, axis, base)
 
 
+@_evaluates(_conditional_entropy_formula)
 def conditional_entropy(joint, *, base=None):
     r"""Conditional entropy :math:`H(Y \mid X)` of a joint distribution ``joint[..., x, y]``.
 
@@ -425,7 +484,7 @@ def conditional_entropy(joint, *, base=None):
         columns :math:`y`): non-negative, each joint summing to 1 within 1e-6. Leading
         axes, if any, index separate joints.
     base : float, optional
-        Base of the logarithm (> 0, not 1); default natural (nats), 2 gives bits.
+        Base of the logarithm (> 1); default natural (nats), 2 gives bits.
 
     Returns
     -------
@@ -454,11 +513,12 @@ def conditional_entropy(joint, *, base=None):
     1.0
     """
     p, dtype = _joint(joint)
-    scale = _log_base(base, dtype)
-    px = np.sum(p, axis=-1, keepdims=True, dtype=dtype)
-    return (0 - np.sum(special.rel_entr(p, px), axis=(-2, -1), dtype=dtype)) / scale
+    log_base = _log_base(base, dtype)
+    with np.errstate(all="ignore"):
+        return _conditional_entropy_formula(p, log_base=log_base)
 
 
+@_evaluates(_mutual_information_formula)
 def mutual_information(joint, *, base=None):
     r"""Mutual information :math:`I(X; Y)` of a joint distribution ``joint[..., x, y]``.
 
@@ -475,7 +535,7 @@ def mutual_information(joint, *, base=None):
         columns :math:`y`): non-negative, each joint summing to 1 within 1e-6. Leading
         axes, if any, index separate joints.
     base : float, optional
-        Base of the logarithm (> 0, not 1); default natural (nats), 2 gives bits.
+        Base of the logarithm (> 1); default natural (nats), 2 gives bits.
 
     Returns
     -------
@@ -504,11 +564,6 @@ def mutual_information(joint, *, base=None):
     0.0
     """
     p, dtype = _joint(joint)
-    scale = _log_base(base, dtype)
-    px = np.sum(p, axis=-1, keepdims=True, dtype=dtype)
-    py = np.sum(p, axis=-2, keepdims=True, dtype=dtype)
-    # sum_x p(x) KL(p(y|x) || p(y)): the product p(x) p(y) is never formed, so it cannot
-    # underflow to 0 beside a positive p(x, y) (which would make the sum +inf)
-    conditional = np.divide(p, px, out=np.zeros_like(p), where=px > 0)
-    per_x = np.sum(special.rel_entr(conditional, py), axis=-1, dtype=dtype)
-    return np.sum(px[..., 0] * per_x, axis=-1, dtype=dtype) / scale
+    log_base = _log_base(base, dtype)
+    with np.errstate(all="ignore"):
+        return _mutual_information_formula(p, log_base=log_base)

@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-from ._core import Terms, check_nonnegative, check_same_shape, float_dtype, loss, real_array
+from ._core import Terms, finite, float_dtype, loss, nonnegative, paired_arrays, real_array
+from ._stable import Logistic
 
 __all__ = [
     "ziln_loss",
@@ -27,19 +28,22 @@ __all__ = [
 ]
 
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
-# Below this l2, sigma = softplus(l2) equals exp(l2) to far below rounding (the next term
-# is exp(2 l2)/2) and is under exp(-700) ~ 1e-304, near float64's smallest normal number
-# or below it. There log sigma = l2 exactly, and 1/sigma = a * a with a = exp(-l2/2), each
-# factor correctly rounded: z = (d a) a keeps its digits, and overflows only when its true
-# value does.
+
 _TINY_SCALE_LOGIT = -700.0
+"""Below this scale logit :math:`l_2`, :math:`\\sigma = \\operatorname{softplus}(l_2)` is
+handled through :math:`l_2` itself (see :class:`_Scale`).
+
+There :math:`\\operatorname{softplus}(l_2) = e^{l_2}(1 - e^{l_2}/2 + \\dots)` equals
+:math:`e^{l_2}` to far below rounding, and is below :math:`e^{-700} \\approx 10^{-304}`:
+near the smallest normal float64, subnormal (so short of digits) below :math:`l_2 = -708`
+and 0 below :math:`-745`."""
 
 
 # ---------------------------------------------------------------------- validation
 
 
-def _validate_logits(logits, dtype):
-    z = real_array(logits, "logits", dtype)
+def _logits(logits, dtype, *, check_finite=True):
+    z = real_array(logits, "logits", dtype, finite=check_finite)
     if z.ndim != 2 or z.shape[1] != 3:
         raise ValueError(
             f"logits must have shape (n, 3) (purchase logit, mu, scale logit), got shape {z.shape}"
@@ -47,86 +51,85 @@ def _validate_logits(logits, dtype):
     return z
 
 
-def _validate_targets(y_true, dtype):
-    y = real_array(y_true, "y_true", dtype)
+def _values_and_scores(y_true, y_pred, *, shares):
+    """``(y_true, y_pred)`` as float64 vectors of one length; with ``shares``, ``y_true``
+    must also be non-negative and not all zero (its shares of the total are used)."""
+    y, s, _ = paired_arrays(y_true, y_pred, ("y_true", "y_pred"))
     if y.ndim != 1:
         raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
-    check_nonnegative(y, "y_true")
-    return y
-
-
-def _validate_pair(y_true, y_pred, *, nonnegative_total):
-    y = real_array(y_true, "y_true", np.dtype(np.float64))
-    s = real_array(y_pred, "y_pred", np.dtype(np.float64))
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
-    check_same_shape(y_true=y, y_pred=s)
-    if nonnegative_total:
-        check_nonnegative(y, "y_true")
-        if y.sum() == 0:
+    finite("y_true")(y)
+    finite("y_pred")(s)
+    if shares:
+        nonnegative("y_true")(y)
+        if y.max() == 0:
             raise ValueError("y_true sums to zero; the share of total value is undefined")
-    return y, s
+    return y.astype(np.float64), s.astype(np.float64)
 
 
-# -------------------------------------------------------------- shared intermediates
+# ----------------------------------------------------------------------- formula
 
 
-def _softplus_and_sigmoids(z):
-    """softplus(z), softplus(-z), sigmoid(z), sigmoid(-z) from one exp(-|z|)."""
-    e = np.exp(-np.abs(z))
-    log1p_e = np.log1p(e)
-    inv = 1 / (1 + e)
-    positive = z >= 0
-    return (
-        np.maximum(z, 0) + log1p_e,
-        np.maximum(-z, 0) + log1p_e,
-        np.where(positive, inv, e * inv),
-        np.where(positive, e * inv, inv),
-    )
+class _Scale:
+    r"""The lognormal scale :math:`\sigma = \operatorname{softplus}(l_2)` and the parts of
+    it that the ZILN loss needs, exact for every :math:`l_2`.
+
+    For :math:`l_2 \ge -700` these are the plain expressions. Below
+    (:data:`_TINY_SCALE_LOGIT`) :math:`\sigma = e^{l_2}` to far below rounding, so
+    :math:`\log\sigma = l_2` exactly, and dividing by :math:`\sigma` is multiplying by
+    :math:`e^{-l_2} = a^2` with :math:`a = e^{-l_2/2}`: ``(x * a) * a``, each factor
+    correctly rounded, overflows only when :math:`x / \sigma` does. (:math:`a` itself
+    overflows below :math:`l_2 = -1419.6`, where any :math:`x \ne 0` gives an
+    :math:`x/\sigma` beyond the float range, and :math:`0/\sigma` is taken as 0.)
+    """
+
+    def __init__(self, l2: np.ndarray) -> None:
+        self.tiny = l2 < _TINY_SCALE_LOGIT
+        parts = Logistic(l2)
+        self.sigma = parts.softplus
+        self.log = np.where(self.tiny, l2, np.log(self.sigma))
+        # r = (d sigma / d l2) / sigma = sigmoid(l2) / softplus(l2), which is 1 for tiny scales
+        self.r = np.where(self.tiny, 1, parts.sigmoid / self.sigma)
+        self._a = np.exp(np.where(self.tiny, -l2 / 2, 0))
+
+    def divide(self, x: np.ndarray) -> np.ndarray:
+        """``x`` divided by the scale."""
+        a = self._a
+        return np.where(self.tiny, np.where(x == 0, 0, (x * a) * a), x / self.sigma)
 
 
 def _ziln_formula(y, logits, *, value, grad, hess):
+    # (ziln-loss): p = sigmoid(l0), sigma = softplus(l2), z = (log y - mu) / sigma;
+    #   loss = softplus(l0)                                                  if y = 0,
+    #          softplus(-l0) + log y + log sigma + log(2 pi)/2 + z^2/2        if y > 0;
+    #   grad = (sigmoid(l0), 0, 0)                                          if y = 0,
+    #          (-sigmoid(-l0), -z / sigma, (1 - z^2) r),  r = sigmoid(l2) / sigma,  if y > 0.
+    # Computed in float64 (float32 results are rounded once, at the end).
+    y, (l0, mu, l2) = y.astype(np.float64), logits.astype(np.float64).T
+    buyer = y > 0
+    purchase, scale = Logistic(l0), _Scale(l2)
+    log_y = np.log(np.where(buyer, y, 1))  # log 1 = 0 on the y = 0 rows, which do not use it
+    z = scale.divide(log_y - mu)
     dtype = logits.dtype
-    # Work in float64 whatever the input (float32 results are rounded once, at the end).
-    y = y.astype(np.float64)
-    l0, mu, l2 = logits.astype(np.float64).T
-    positive = y > 0
-    softplus_l0, softplus_neg_l0, p, one_minus_p = _softplus_and_sigmoids(l0)
-    sigma, _, sigmoid_l2, _ = _softplus_and_sigmoids(l2)
-    tiny = l2 < _TINY_SCALE_LOGIT
-    with np.errstate(divide="ignore", over="ignore"):
-        # log y for buyers only (y = 0 rows take log 1 = 0 and are masked below)
-        log_y = np.log(np.where(positive, y, 1.0))
-        d = log_y - mu
-        sigma_normal = np.where(tiny, 1.0, sigma)
-        log_sigma = np.where(tiny, l2, np.log(sigma_normal))
-        # a = exp(-l2/2) = 1/sqrt(sigma) for tiny scales (inf below l2 = -1419.6, where
-        # any z != 0 has z^2 beyond the float range); 1 where unused or where d = 0
-        a = np.where(tiny & (d != 0), np.exp(-0.5 * np.where(tiny, l2, 0.0)), 1.0)
-        z = np.where(tiny, (d * a) * a, d / sigma_normal)  # (log y - mu) / sigma
-        # r = sigmoid(l2) / sigma = (dsigma/dl2) / sigma, which is 1 for tiny scales
-        r = np.where(tiny, 1.0, sigmoid_l2 / sigma_normal)
-        out = [None, None, None]
-        if value:
-            buyer = softplus_neg_l0 + log_y + log_sigma + _HALF_LOG_2PI + (0.5 * z) * z
-            out[0] = np.where(positive, buyer, softplus_l0).astype(dtype)
-        if grad:
-            g = np.empty(logits.shape, dtype=np.float64)
-            # d/dl0: p - 1[y > 0], each case without a subtraction
-            g[:, 0] = np.where(positive, -one_minus_p, p)
-            # d/dmu = -(log y - mu) / sigma^2 = -z / sigma
-            g[:, 1] = np.where(positive, np.where(tiny, -(z * a) * a, -z / sigma_normal), 0.0)
-            # d/dl2 = (1 - z^2) r, with z^2 r formed as (z sqrt r)^2: it overflows only
-            # when its value does
-            g[:, 2] = np.where(positive, r - (z * np.sqrt(r)) ** 2, 0.0)
-            out[1] = g.astype(dtype, copy=False)
-    return tuple(out)
+    return (
+        # z^2/2 as (z/2) z: finite up to |z| = 1.9e154, as the loss is
+        np.where(
+            buyer, purchase.softplus_neg + log_y + scale.log + _HALF_LOG_2PI + (z / 2) * z,
+            purchase.softplus,
+        ).astype(dtype) if value else None,
+        # z^2 r as (z sqrt(r))^2: it overflows only when its value does
+        np.stack([
+            np.where(buyer, -purchase.sigmoid_neg, purchase.sigmoid),
+            np.where(buyer, -scale.divide(z), 0),
+            np.where(buyer, scale.r - (z * np.sqrt(scale.r)) ** 2, 0),
+        ], axis=1).astype(dtype) if grad else None,
+        None,
+    )
 
 
 # ----------------------------------------------------------------------------- loss
 
 
-@loss
+@loss(_ziln_formula)
 def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
     r"""Zero-inflated lognormal (ZILN) negative log-likelihood of customer values.
 
@@ -200,8 +203,10 @@ def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
            [-0.5       , -0.19314718,  0.60853877]])
     """
     dtype = float_dtype(y_true, logits, sample_weight)
-    y = _validate_targets(y_true, dtype)
-    z = _validate_logits(logits, dtype)
+    y = real_array(y_true, "y_true", dtype, finite=False)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
+    z = _logits(logits, dtype, check_finite=False)
     if z.shape[0] != y.shape[0]:
         raise ValueError(
             f"y_true has {y.shape[0]} samples but logits has {z.shape[0]} rows; "
@@ -214,6 +219,8 @@ def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
+        rowwise=True,
+        checks=((0, finite("y_true")), (0, nonnegative("y_true")), (1, finite("logits"))),
     )
 
 
@@ -258,12 +265,15 @@ def ziln_predict(logits):
     array([2.24084454, 1.        ])
     """
     dtype = float_dtype(logits)
-    z = _validate_logits(logits, dtype).astype(np.float64)
-    l0, mu, l2 = z.T
-    _, softplus_neg_l0, _, _ = _softplus_and_sigmoids(l0)
-    sigma, _, _, _ = _softplus_and_sigmoids(l2)
-    with np.errstate(over="ignore"):
-        return np.exp(mu - softplus_neg_l0 + (0.5 * sigma) * sigma).astype(dtype)
+    l0, mu, l2 = _logits(logits, dtype).astype(np.float64).T
+    # (an overflow below gives the infinity that is the true value, and is not an alarm)
+    with np.errstate(all="ignore"):
+        sigma = Logistic(l2).softplus
+        # log E[Y] = log p + mu + sigma^2/2 with log p = -softplus(-l0), summed at a quarter
+        # of its size (exact scalings): no partial sum overflows unless the exponent itself
+        # is beyond the float range, where exp gives the 0 or inf it should
+        quarter = mu / 4 - Logistic(l0).softplus_neg / 4 + (sigma / 4) * (sigma / 2)
+        return np.exp(4 * quarter).astype(dtype)
 
 
 def ziln_quantile(logits, q):
@@ -309,7 +319,7 @@ def ziln_quantile(logits, q):
     array([2.71828183, 1.77090346])
     """
     dtype = float_dtype(logits, q)
-    z = _validate_logits(logits, dtype).astype(np.float64)
+    z = _logits(logits, dtype).astype(np.float64)
     level = real_array(q, "q", dtype).astype(np.float64)
     if level.ndim > 1 or (level.ndim == 1 and level.shape != z.shape[:1]):
         raise ValueError(
@@ -318,18 +328,19 @@ def ziln_quantile(logits, q):
     if level.min() <= 0 or level.max() >= 1:
         bad = level.min() if level.min() <= 0 else level.max()
         raise ValueError(f"q must lie in the open interval (0, 1); found {bad}")
-    level = np.broadcast_to(level, z.shape[:1])
     l0, mu, l2 = z.T
-    _, _, p, one_minus_p = _softplus_and_sigmoids(l0)
-    sigma, _, _, _ = _softplus_and_sigmoids(l2)
-    buys = level > one_minus_p  # here p > 0, so the divisions below are safe
-    p_safe = np.where(buys, p, 1.0)
-    inner = np.where(buys, (level - one_minus_p) / p_safe, 0.5)
-    upper = np.where(buys, (1 - level) / p_safe, 0.5)  # 1 - inner, without cancelling
-    standard = np.where(inner <= 0.5, special.ndtri(inner), -special.ndtri(upper))
-    with np.errstate(over="ignore"):
+    # (rows that do not buy are masked at the end; an overflow of exp is the true value)
+    with np.errstate(all="ignore"):
+        purchase, sigma = Logistic(l0), Logistic(l2).softplus
+        p, one_minus_p = purchase.sigmoid, purchase.sigmoid_neg
+        buys = level > one_minus_p
+        # Q(q) = exp(mu + sigma Phi^-1(inner)), inner = (q - (1 - p)) / p, where q > 1 - p;
+        # above the median Phi^-1(inner) = -Phi^-1(upper), upper = 1 - inner = (1 - q) / p,
+        # which keeps the digits that forming 1 - inner near 1 would lose
+        inner, upper = (level - one_minus_p) / p, (1 - level) / p
+        standard = np.where(inner <= 0.5, special.ndtri(inner), -special.ndtri(upper))
         lognormal = np.exp(mu + sigma * standard)
-    return np.where(buys, lognormal, 0.0).astype(dtype)
+    return np.where(buys, lognormal, 0).astype(dtype)
 
 
 # ----------------------------------------------------------------------- evaluation
@@ -370,19 +381,24 @@ def gain_curve(y_true, y_pred):
     >>> lossfns.gain_curve([0.0, 3.0, 1.0], [1.0, 1.0, 1.0])[1]
     array([0.        , 0.33333333, 0.66666667, 1.        ])
     """
-    y, s = _validate_pair(y_true, y_pred, nonnegative_total=True)
+    y, s = _values_and_scores(y_true, y_pred, shares=True)
     return _gain_curve(y, s)
 
 
 def _gain_curve(y, s):
+    # G(k/n) = sum_{i <= k} y_(i) / sum_i y_i, y ranked by descending s
     n = y.size
     order = np.argsort(-s, kind="stable")
-    ranked, scores = y[order], s[order]
-    cumulative = np.concatenate([[0.0], np.cumsum(ranked)])
-    # ends of runs of tied scores; the curve is linear inside each run
-    ends = np.concatenate([[0], np.flatnonzero(scores[1:] != scores[:-1]) + 1, [n]])
-    k = np.arange(n + 1)
-    gain = np.interp(k, ends, cumulative[ends]) / cumulative[-1]
+    # (shares of subnormal size round: an underflow that is no error)
+    with np.errstate(under="ignore"):
+        # shares do not change when every y is scaled: y / 2^e below 1 (exact, but for
+        # values under 2^-1074 of the largest, which vanish) keeps the running sums finite
+        ranked, scores = np.ldexp(y, -np.frexp(y.max())[1])[order], s[order]
+        cumulative = np.concatenate([[0.0], np.cumsum(ranked)])
+        # ends of runs of tied scores; the curve is linear inside each run
+        ends = np.concatenate([[0], np.flatnonzero(scores[1:] != scores[:-1]) + 1, [n]])
+        k = np.arange(n + 1)
+        gain = np.interp(k, ends, cumulative[ends]) / cumulative[-1]
     return k / n, gain
 
 
@@ -439,7 +455,7 @@ def normalized_gini(y_true, y_pred):
     >>> float(lossfns.normalized_gini(y, [0.1, 0.2, 0.3, 0.2, 0.4]))
     0.20833333333333331
     """
-    y, s = _validate_pair(y_true, y_pred, nonnegative_total=True)
+    y, s = _values_and_scores(y_true, y_pred, shares=True)
     best = _gini(y, y)
     if best == 0:
         raise ValueError("y_true holds a single value; the perfect ranking has Gini 0")
@@ -492,7 +508,7 @@ def decile_table(y_true, y_pred, *, n_bins=10):
     >>> table.predicted, table.actual, table.count
     (array([0.15, 1.25, 5.5 ]), array([0. , 1.5, 6.5]), array([2, 2, 2]))
     """
-    y, s = _validate_pair(y_true, y_pred, nonnegative_total=False)
+    y, s = _values_and_scores(y_true, y_pred, shares=False)
     if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
         raise TypeError(f"n_bins must be an integer, got {n_bins!r}")
     if not 1 <= n_bins <= y.size:
@@ -500,7 +516,19 @@ def decile_table(y_true, y_pred, *, n_bins=10):
     order = np.argsort(s, kind="stable")
     groups = np.array_split(order, int(n_bins))
     return DecileTable(
-        predicted=np.array([s[g].mean() for g in groups]),
-        actual=np.array([y[g].mean() for g in groups]),
+        predicted=np.array([_mean(s[g]) for g in groups]),
+        actual=np.array([_mean(y[g]) for g in groups]),
         count=np.array([g.size for g in groups]),
     )
+
+
+def _mean(x):
+    """The mean of ``x``, also where the sum overflows (values near the float maximum):
+    it is then the mean of ``x / 2^k`` times ``2^k``, ``2^k > len(x)``, exact scalings."""
+    # (a mean of subnormal values rounds: an underflow that is no error)
+    with np.errstate(all="ignore"):
+        mean = x.mean()
+        if not np.isfinite(mean):  # the sum overflowed
+            k = x.size.bit_length()
+            mean = np.ldexp(np.ldexp(x, -k).mean(), k)
+    return mean

@@ -76,8 +76,6 @@ def test_self_information_hand_values():
     assert lossfns.self_information(np.e**-3) == pytest.approx(3.0, rel=2 * EPS)
     assert lossfns.self_information(0.0) == np.inf
     assert np.signbit(lossfns.self_information(1.0)) == False  # noqa: E712  (+0.0, not -0.0)
-    # base b < 1 is allowed: the logarithm is negative
-    assert lossfns.self_information(0.5, base=0.5) == -1.0
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 64])
@@ -328,7 +326,7 @@ def test_axis_and_batches():
 @pytest.mark.parametrize("f", MEASURES)
 def test_base_divides_by_log_base(f):
     p, q = [0.7, 0.2, 0.1], [0.6, 0.3, 0.1]
-    for base in (2, 10, 0.5, 3.7):
+    for base in (2, 10, 1.5, 3.7, 1 + 2.0**-40, 1e300):
         assert f(p, q, base=base) == pytest.approx(f(p, q) / np.log(base), rel=2 * EPS)
         np.testing.assert_allclose(f.grad(p, q, base=base), f.grad(p, q) / np.log(base), rtol=2 * EPS)
 
@@ -489,10 +487,14 @@ def test_mismatched_shapes_are_an_error_not_a_broadcast(f):
 @pytest.mark.parametrize(
     ("base", "error", "message"),
     [
-        (1, ValueError, "base must not be 1"),
-        (1.0, ValueError, "base must not be 1"),
-        (0, ValueError, "base must be > 0"),
-        (-2, ValueError, "base must be > 0"),
+        (1, ValueError, "base must not be 1: ln 1 = 0"),
+        (1.0, ValueError, "base must not be 1: ln 1 = 0"),
+        (0, ValueError, "base must be > 1, got 0.0: a logarithm's base must be positive"),
+        (-2, ValueError, "base must be > 1, got -2.0: a logarithm's base must be positive"),
+        # 1/ln b < 0 would turn every measure negative: refused, for every measure alike
+        (0.5, ValueError, r"base must be > 1, got 0.5: with a base below 1 .* negative"),
+        (1 - 2.0**-53, ValueError, "base must be > 1, got 0.9999999999999999: with a base"),
+        (5e-324, ValueError, "base must be > 1, got 5e-324: with a base below 1"),
         (float("nan"), ValueError, "base must be finite"),
         (float("inf"), ValueError, "base must be finite"),
         ("2", TypeError, "base must be a real number"),
@@ -570,6 +572,252 @@ def test_no_reduction_or_sample_weight_arguments():
             f(GOOD, GOOD, reduction="sum")
         with pytest.raises(TypeError):
             f(GOOD, GOOD, sample_weight=[1.0])
+
+
+# ------------------------------------------------------------------ edges (issue 13)
+#
+# Probabilities from 1 down to the smallest subnormal number, zeros in p, in q and in both,
+# float32 and float64: every result is compared with a 50-digit evaluation of the float
+# inputs, and is finite wherever that is (or is the infinity it is).
+
+
+def _mp(x):
+    return mpmath.mpf(float(x))  # the float exactly
+
+
+def as_float(x):
+    """An mpf as a float; beyond the float range it becomes +-inf, as it should."""
+    return float(x) if abs(x) <= np.finfo(np.float64).max else float(mpmath.sign(x)) * np.inf
+
+
+def measure_reference(name, p, q):
+    """The value of a measure and its gradient for 1-D p and q at 50 digits, and the sum
+    of the magnitudes of its terms, the size that a rounding error is relative to."""
+    with mpmath.workdps(50):
+        terms, grad = [], []
+        for a, b in zip(map(_mp, p), map(_mp, q)):
+            if name == "js_divergence":
+                m = (a + b) / 2
+                term = sum(x * mpmath.log(x / m) for x in (a, b) if x > 0) / 2
+                slope = mpmath.log(2) / 2 if a == 0 else (mpmath.log(b / m) / 2 if b > 0 else -mpmath.inf)
+            else:
+                slope = 0 if a == 0 else (-a / b if b > 0 else -mpmath.inf)
+                if a == 0:
+                    term = mpmath.mpf(0)
+                elif b == 0:
+                    term = mpmath.inf
+                else:
+                    term = a * mpmath.log(a / b) if name == "kl_divergence" else -a * mpmath.log(b)
+            terms.append(term)
+            grad.append(slope)
+        return sum(terms), grad, sum(abs(t) for t in terms)
+
+
+def assert_matches(value, exact, tolerance, *context):
+    exact_float = as_float(exact)
+    if not np.isfinite(exact_float):
+        assert value == exact_float, (value, exact, *context)
+    else:
+        assert np.isfinite(value) and abs(_mp(value) - exact) <= tolerance, (value, exact, *context)
+
+
+# zeros, subnormals, tiny, small and ordinary probabilities; one entry carries the mass
+probabilities = st.one_of(
+    st.just(0.0),
+    st.floats(5e-324, 1e-300),
+    st.floats(1e-300, 1e-8),
+    st.floats(1e-8, 1.0),
+)
+
+
+@st.composite
+def wide_distribution(draw, n):
+    w = np.array(draw(st.lists(probabilities, min_size=n, max_size=n)))
+    w[draw(st.integers(0, n - 1))] = draw(st.floats(0.05, 1.0))
+    return w / w.sum()
+
+
+@st.composite
+def wide_pairs(draw):
+    n = draw(st.integers(1, 6))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return draw(wide_distribution(n)).astype(dtype), draw(wide_distribution(n)).astype(dtype)
+
+
+def _eps_and_unit(dtype):
+    info = np.finfo(dtype)
+    return float(info.eps), float(info.smallest_subnormal)
+
+
+@pytest.mark.parametrize("f", MEASURES)
+@given(pq=wide_pairs(), base=st.sampled_from([None, 2.0]))
+def test_measures_match_50_digit_references_across_the_whole_range(f, pq, base):
+    p, q = pq
+    eps, unit = _eps_and_unit(p.dtype)
+    n = p.size
+    value, grad = f.value_and_grad(p, q, base=base)
+    exact, exact_grad, size = measure_reference(f.__name__, p, q)
+    log_base = 1 if base is None else mpmath.log(base)
+    # Each term rounds its ratio, log and product (an error of eps/2 of p_i from the
+    # ratio, where the log is near 0, and a few eps of the term); the sum adds n eps of
+    # the terms' size; the division by ln b one more. A subnormal intermediate adds at
+    # most a few units of the last place of the subnormal range per term.
+    tolerance = (n + 4) * eps * (size + 1) / abs(log_base) + 8 * n * unit
+    assert_matches(value, exact / log_base, tolerance, p, q)
+    for i in range(n):
+        g = exact_grad[i] / log_base
+        # one division (cross-entropy, KL) or a log of a ratio (JS: an absolute eps from
+        # rounding the ratio), then the division by ln b
+        assert_matches(grad[i], g, 4 * eps * (abs(g) + 1) + 2 * unit, i, p, q)
+
+
+@given(p=st.lists(probabilities, min_size=1, max_size=8), dtype=st.sampled_from([np.float64, np.float32]))
+def test_entropy_and_self_information_across_the_whole_range(p, dtype):
+    p = np.array(p)
+    assume(p.sum() > 0)
+    p = (p / p.sum()).astype(dtype)
+    eps, unit = _eps_and_unit(dtype)
+    with mpmath.workdps(50):
+        terms = [-_mp(a) * mpmath.log(_mp(a)) for a in p if a > 0]
+        surprisal = [-mpmath.log(_mp(a)) if a > 0 else mpmath.inf for a in p]
+    for base in (None, 2.0):
+        log_base = 1 if base is None else mpmath.log(base)
+        tolerance = (p.size + 4) * eps * sum(abs(t) for t in terms) + 8 * p.size * unit
+        assert_matches(lossfns.entropy(p, base=base), sum(terms) / log_base, tolerance, p)
+        information = lossfns.self_information(p, base=base)
+        assert information.dtype == dtype
+        for got, exact in zip(information, surprisal):
+            assert_matches(got, exact / log_base, 2 * eps * abs(exact / log_base), p)
+
+
+def joint_reference(joint):
+    """H(Y|X), I(X;Y) and the size of their terms, at 50 digits, of the float joint."""
+    with mpmath.workdps(50):
+        j = [[_mp(v) for v in row] for row in joint]
+        px = [sum(row) for row in j]
+        py = [sum(row[k] for row in j) for k in range(len(j[0]))]
+        cond = [-v * mpmath.log(v / px[a]) for a, row in enumerate(j) for v in row if v > 0]
+        mutual = [
+            v * mpmath.log(v / (px[a] * py[b]))
+            for a, row in enumerate(j) for b, v in enumerate(row) if v > 0
+        ]
+        return sum(cond), sum(abs(t) for t in cond), sum(mutual), sum(abs(t) for t in mutual)
+
+
+@given(
+    rows=st.integers(1, 4),
+    columns=st.integers(1, 4),
+    data=st.data(),
+    dtype=st.sampled_from([np.float64, np.float32]),
+)
+def test_conditional_entropy_and_mutual_information_across_the_whole_range(rows, columns, data, dtype):
+    joint = data.draw(wide_distribution(rows * columns)).reshape(rows, columns).astype(dtype)
+    eps, unit = _eps_and_unit(dtype)
+    h, h_size, mi, mi_size = joint_reference(joint)
+    cells = joint.size
+    # the marginals are rounded sums (cells eps); a subnormal conditional probability
+    # p(x,y)/p(x) is off by up to half a unit of the subnormal range, which its log ratio
+    # (at most ~750 in size) multiplies
+    for got, exact, size in (
+        (lossfns.conditional_entropy(joint), h, h_size),
+        (lossfns.mutual_information(joint), mi, mi_size),
+    ):
+        assert got.dtype == dtype
+        assert_matches(got, exact, 4 * (cells + 4) * eps * (size + 1) + 1024 * cells * unit, joint)
+
+
+def test_js_of_a_subnormal_midpoint_is_finite():
+    # m = (5e-324 + 0) / 2 rounds to 0: formed as a midpoint, the term 5e-324 ln(p/m) is +inf
+    p, q = np.array([1.0, 5e-324]), np.array([1.0, 0.0])
+    exact, exact_grad, _ = measure_reference("js_divergence", p, q)
+    value, grad = lossfns.js_divergence.value_and_grad(p, q)
+    assert np.isfinite(value) and abs(_mp(value) - exact) <= 5e-324
+    assert grad[0] == 0 and grad[1] == -np.inf  # q_1 = 0 < p_1: the true slope is -inf
+    swapped = lossfns.js_divergence.value_and_grad(q, p)
+    assert swapped[0] == value  # symmetric
+    assert swapped[1][1] == pytest.approx(as_float(measure_reference("js_divergence", q, p)[1][1]), rel=2 * EPS)
+
+
+def test_js_grad_at_a_subnormal_q_keeps_its_digits():
+    # 2q/m is subnormal, so rounded to 2 digits; its log is taken as ln 2q - ln s instead
+    p, q = np.array([0.3, 0.7]), np.array([1.0, 1.5e-323])
+    _, exact_grad, _ = measure_reference("js_divergence", p, q)
+    grad = lossfns.js_divergence.grad(p, q)
+    assert grad[1] == pytest.approx(as_float(exact_grad[1]), rel=4 * EPS)
+
+
+def test_kl_and_cross_entropy_where_p_over_q_overflows():
+    # p/q = 5e319 exceeds the float range, but p log(p/q) = 368.07 does not
+    p, q = np.array([0.5, 0.5]), np.array([1.0, 1e-320])
+    for f in (lossfns.kl_divergence, lossfns.cross_entropy):
+        exact, exact_grad, _ = measure_reference(f.__name__, p, q)
+        value, grad = f.value_and_grad(p, q)
+        assert value == pytest.approx(as_float(exact), rel=4 * EPS)
+        assert grad[0] == -0.5 and grad[1] == -np.inf == as_float(exact_grad[1])  # -5e319
+
+
+def test_float32_subnormal_q():
+    p, q = np.float32([0.5, 0.5]), np.float32([1.0, 1e-45])  # 1e-45: a float32 subnormal
+    eps32 = float(np.finfo(np.float32).eps)
+    for f in MEASURES:
+        exact, _, _ = measure_reference(f.__name__, p, q)
+        value = f(p, q)
+        assert value.dtype == np.float32
+        assert value == pytest.approx(as_float(exact), rel=4 * eps32)
+
+
+def test_scalars_of_every_float_dtype_and_integer_inputs():
+    assert lossfns.self_information(np.float32(0.25)) == np.float32(np.log(np.float32(4)))
+    assert lossfns.self_information(np.float32(0.25)).dtype == np.float32
+    assert lossfns.self_information(np.float64(0.25)).dtype == np.float64
+    assert lossfns.self_information(np.float16(0.25)) == np.log(4.0)  # float16 computes in float64
+    assert lossfns.self_information(np.float32(0.0)) == np.inf
+    # integer, unsigned and bool inputs behave like their float64 values
+    for dtype in (np.uint8, np.uint64, np.int8, np.int64, bool):
+        one_hot = np.array([1, 0], dtype)
+        assert lossfns.entropy(one_hot) == 0.0 and lossfns.entropy(one_hot).dtype == np.float64
+        assert lossfns.kl_divergence(one_hot, one_hot) == 0.0
+        assert lossfns.js_divergence(one_hot, one_hot[::-1]) == pytest.approx(LOG2, rel=2 * EPS)
+        np.testing.assert_array_equal(lossfns.self_information(one_hot), [0.0, np.inf])
+        joint = np.array([[1, 0], [0, 0]], dtype)
+        assert lossfns.mutual_information(joint) == 0.0 == lossfns.conditional_entropy(joint)
+
+
+EDGE_INPUTS = [
+    (np.array([1.0, 0.0, 0.0]), np.array([0.5, 0.5, 0.0])),  # zeros in p, in q, in both
+    (np.array([0.5, 0.5, 0.0]), np.array([1.0, 0.0, 0.0])),  # q = 0 < p: infinities
+    (np.array([1.0, 5e-324, 0.0]), np.array([1.0, 0.0, 5e-324])),  # subnormals
+    (np.array([0.5, 0.5, 0.0]), np.array([1.0, 1e-320, 0.0])),  # p/q overflows
+    (np.float32([0.5, 0.5, 0.0]), np.float32([1.0, 1e-45, 0.0])),
+]
+
+
+@pytest.mark.parametrize(("p", "q"), EDGE_INPUTS)
+def test_strict_floating_point_on_edge_inputs(p, q):
+    # no FloatingPointError under errstate(all="raise"), and (the suite turns warnings
+    # into errors) no RuntimeWarning
+    joint = np.outer(p, q)  # (its product underflows: outside the errstate)
+    joint = joint / joint.sum()
+    with np.errstate(all="raise"):
+        for f in MEASURES:
+            f.value_and_grad(p, q)
+            f.value_and_grad(q, p, base=2)
+        lossfns.entropy(p)
+        lossfns.self_information(q, base=10)
+        lossfns.conditional_entropy(joint)
+        lossfns.mutual_information(joint.T, base=2)
+        lossfns.mutual_information(np.diag(p))
+
+
+def test_a_distribution_sum_error_shows_the_offence():
+    # 1 + 2e-6 is outside the tolerance of 1e-6: the message shows enough digits to see it
+    for f in (lossfns.entropy, lambda p: lossfns.kl_divergence(p, p)):
+        with pytest.raises(ValueError, match=r"p must sum to 1 along axis 0 \(within 1e-06\); a sum is 1\.000002$"):
+            f([0.5, 0.5 + 2e-6])
+    with pytest.raises(ValueError, match=r"a sum is 0\.9999985$"):
+        lossfns.entropy([[0.5, 0.5], [0.5, 0.4999985]])
+    with pytest.raises(ValueError, match=r"joint must sum to 1 .* a sum is 1\.0000015$"):
+        lossfns.mutual_information([[0.5, 0.0], [0.0, 0.5000015]])
 
 
 # ------------------------------------------------------------------ the Measure mechanism

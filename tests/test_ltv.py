@@ -51,56 +51,69 @@ def as_float(x):
     return float(x) if abs(x) <= FLOAT_MAX else float(mpmath.sign(x)) * np.inf
 
 
-ys = [0.0, 1e-8, 0.5, 1.0, 3.7, 1e6]
-purchase_logits = [-800.0, -40.0, -1.0, 0.0, 3.0, 40.0, 800.0]
-locations = [-3.0, 0.0, 1e-170, 1.3, 12.0]  # 1e-170: a finite z at sigma = e^-720
-scale_logits = [-1e4, -1000.0, -750.0, -720.0, -710.0, -700.0, -50.0, -1.0, 0.0, 2.0, 50.0, 1e5]
+MAX = float(FLOAT_MAX)
+# the ends of the float range (subnormal and near-maximal targets, logits near +-max)
+# beside ordinary values
+ys = [0.0, 5e-324, 1e-8, 0.5, 1.0, 3.7, 1e6, 1e308]
+purchase_logits = [-MAX, -800.0, -40.0, -1.0, 0.0, 3.0, 40.0, 800.0, MAX]
+locations = [-1e308, -3.0, 0.0, 1e-170, 1.3, 12.0, 1e308]  # 1e-170: a finite z at sigma = e^-720
+scale_logits = [
+    -MAX, -1e4, -1000.0, -750.0, -720.0, -710.0, -700.0, -699.9, -50.0, -1.0, 0.0, 2.0, 50.0, 1e5, MAX,
+]
 GRID = np.array(list(itertools.product(ys, purchase_logits, locations, scale_logits)))
 
 
 def _within(value, exact, tolerance):
     if not np.isfinite(exact):
         return value == exact
-    return abs(value - exact) <= tolerance
+    return np.isfinite(value) and abs(value - exact) <= tolerance
+
+
+def check_row_against_reference(yi, l0, mu, l2, value, grad):
+    """The value and gradient of one row against the 60-digit reference, within the
+    rounding bound of the float64 formula."""
+    exact, exact_grad, terms = ziln_reference(yi, l0, mu, l2)
+    exact, exact_grad = as_float(exact), [as_float(g) for g in exact_grad]
+    size = as_float(sum(abs(t) for t in terms))
+    row = (yi, l0, mu, l2, value, exact)
+    if yi == 0:
+        # one softplus: exp and log1p within an ulp each, one more rounding for the sum
+        assert _within(value, exact, 2 * EPS * size), row
+        assert grad[0] == pytest.approx(exact_grad[0], rel=2 * EPS, abs=0), row
+        assert grad[1] == grad[2] == 0
+        return
+    # log y - mu: log y is within an ulp and the subtraction rounds once, an absolute
+    # error of eps (|log y| + |d|); it moves z by that over sigma, so z^2/2 by |z| times
+    # it. Everything else is within an ulp or two (for sigma < 1e-304 too, where
+    # 1/sigma is a product of two correctly rounded exponentials) and the sum rounds
+    # once per term. Tolerances are formed in mpmath: they exceed the float range only
+    # where the exact value does, and is then compared for equality.
+    with mpmath.workdps(30):
+        m = mpmath.mpf
+        sigma = mpmath.log1p(mpmath.exp(m(l2)))
+        d = mpmath.log(m(yi)) - m(mu)
+        z = abs(d) / sigma
+        r = mpmath.exp(m(l2)) / (1 + mpmath.exp(m(l2))) / sigma
+        shift = EPS * (abs(mpmath.log(m(yi))) + abs(d))
+        value_tol = 4 * EPS * m(size) + 2 * z * shift / sigma
+        # -z/sigma: the shift over sigma^2, plus a few roundings
+        grad_tol = 2 * shift / sigma**2 + 8 * EPS * z / sigma
+        # (1 - z^2) r: the same shift of z, times 2 |z| r / sigma, plus roundings
+        scale_tol = 2 * z * r * shift / sigma + 8 * EPS * r * (1 + z**2)
+        value_tol, grad_tol, scale_tol = (as_float(t) for t in (value_tol, grad_tol, scale_tol))
+    assert _within(value, exact, value_tol), (row, value_tol)
+    assert grad[0] == pytest.approx(exact_grad[0], rel=2 * EPS, abs=0), row
+    assert _within(grad[1], exact_grad[1], grad_tol), (row, grad[1], exact_grad[1])
+    assert _within(grad[2], exact_grad[2], scale_tol), (row, grad[2], exact_grad[2])
 
 
 def test_value_and_grad_match_60_digit_reference_on_a_grid_of_extremes():
     y, logits = GRID[:, 0], GRID[:, 1:]
-    value, grad = ziln.value_and_grad(y, logits, reduction="none")
+    with np.errstate(all="raise"):  # strict floating point: nothing raises
+        value, grad = ziln.value_and_grad(y, logits, reduction="none")
     assert np.isfinite(grad[:, 0]).all() and not np.isnan(value).any() and not np.isnan(grad).any()
     for i, (yi, l0, mu, l2) in enumerate(GRID):
-        exact, exact_grad, terms = ziln_reference(yi, l0, mu, l2)
-        exact, exact_grad = as_float(exact), [as_float(g) for g in exact_grad]
-        size = float(sum(abs(t) for t in terms))
-        if yi == 0:
-            # one softplus: exp and log1p within an ulp each, one more rounding for the sum
-            assert _within(value[i], exact, 2 * EPS * size), (i, value[i], exact)
-            assert grad[i, 0] == pytest.approx(exact_grad[0], rel=2 * EPS, abs=0)
-            assert grad[i, 1] == grad[i, 2] == 0
-            continue
-        # log y - mu: log y is within an ulp and the subtraction rounds once, an absolute
-        # error of eps (|log y| + |d|); it moves z by that over sigma, so z^2/2 by |z| times
-        # it. Everything else is within an ulp or two (for sigma < 1e-304 too, where
-        # 1/sigma is a product of two correctly rounded exponentials) and the sum rounds
-        # once per term. Tolerances are formed in mpmath: they exceed the float range only
-        # where the exact value does, and is then compared for equality.
-        with mpmath.workdps(30):
-            m = mpmath.mpf
-            sigma = mpmath.log1p(mpmath.exp(m(l2)))
-            d = mpmath.log(m(yi)) - m(mu)
-            z = abs(d) / sigma
-            r = mpmath.exp(m(l2)) / (1 + mpmath.exp(m(l2))) / sigma
-            shift = EPS * (abs(mpmath.log(m(yi))) + abs(d))
-            value_tol = 4 * EPS * m(size) + 2 * z * shift / sigma
-            # -z/sigma: the shift over sigma^2, plus a few roundings
-            grad_tol = 2 * shift / sigma**2 + 8 * EPS * z / sigma
-            # (1 - z^2) r: the same shift of z, times 2 |z| r / sigma, plus roundings
-            scale_tol = 2 * z * r * shift / sigma + 8 * EPS * r * (1 + z**2)
-            value_tol, grad_tol, scale_tol = (as_float(t) for t in (value_tol, grad_tol, scale_tol))
-        assert _within(value[i], exact, value_tol), (i, value[i], exact, value_tol)
-        assert grad[i, 0] == pytest.approx(exact_grad[0], rel=2 * EPS, abs=0)
-        assert _within(grad[i, 1], exact_grad[1], grad_tol), (i, grad[i, 1], exact_grad[1])
-        assert _within(grad[i, 2], exact_grad[2], scale_tol), (i, grad[i, 2], exact_grad[2])
+        check_row_against_reference(yi, l0, mu, l2, value[i], grad[i])
 
 
 @pytest.mark.parametrize(
@@ -129,16 +142,78 @@ def test_buyer_at_tiny_scale_is_finite_at_the_mode_and_infinite_elsewhere():
     np.testing.assert_array_equal(grad[:, 2], [1.0, -np.inf, 1.0])
 
 
+def wide(low=-MAX, high=MAX):
+    """Floats from the whole range: ordinary, tiny, subnormal and near-maximal values."""
+    magnitudes = st.one_of(
+        st.floats(0, 5e-300), st.floats(5e-300, 1e-3), st.floats(1e-3, 1e3),
+        st.floats(1e3, 1e300), st.floats(1e300, MAX),
+    )
+    signed = magnitudes.flatmap(lambda m: st.sampled_from([m, -m]))
+    return signed.filter(lambda x: low <= x <= high)
+
+
 @settings(max_examples=200)
 @given(
-    hnp.arrays(np.float64, (20, 3), elements=st.floats(-1e300, 1e300)),
-    hnp.arrays(np.float64, 20, elements=st.floats(0, 1e300)),
+    hnp.arrays(np.float64, (20, 3), elements=wide()),
+    hnp.arrays(np.float64, 20, elements=st.one_of(st.just(0.0), wide(low=0))),
+    st.floats(1e-300, 1 - 2**-53),
 )
-def test_never_nan(logits, y):
-    value, grad = ziln.value_and_grad(y, logits, reduction="none")
+def test_never_nan(logits, y, q):
+    with np.errstate(all="raise"):  # and strict floating point: nothing raises
+        value, grad = ziln.value_and_grad(y, logits, reduction="none")
+        mean = lossfns.ziln_predict(logits)
+        quantile = lossfns.ziln_quantile(logits, q)
     assert not np.isnan(value).any() and not np.isnan(grad).any()
-    assert not np.isnan(lossfns.ziln_predict(logits)).any()
-    assert not np.isnan(lossfns.ziln_quantile(logits, 0.9)).any()
+    assert not np.isnan(mean).any() and (mean >= 0).all()
+    assert not np.isnan(quantile).any() and (quantile >= 0).all()
+
+
+@settings(max_examples=300)
+@given(y=st.one_of(st.just(0.0), wide(low=0)), l0=wide(), mu=wide(), l2=wide())
+def test_value_and_grad_match_60_digit_reference_across_the_whole_range(y, l0, mu, l2):
+    value, grad = ziln.value_and_grad([y], [[l0, mu, l2]], reduction="none")
+    check_row_against_reference(y, l0, mu, l2, value[0], grad[0])
+
+
+def predict_reference(l0, mu, l2):
+    """p exp(mu + sigma^2/2) at 60 digits, and the size of its exponent's terms."""
+    with mpmath.workdps(60):
+        l0, mu, l2 = (mpmath.mpf(float(v)) for v in (l0, mu, l2))
+        log_p = -mpmath.log1p(mpmath.exp(-l0))
+        sigma = mpmath.log1p(mpmath.exp(l2))
+        exponent = log_p + mu + sigma**2 / 2
+        return mpmath.exp(exponent), abs(log_p) + abs(mu) + sigma**2 / 2
+
+
+@settings(max_examples=300)
+@given(l0=wide(), mu=wide(), l2=wide())
+def test_expected_value_matches_60_digit_reference_across_the_whole_range(l0, mu, l2):
+    got = lossfns.ziln_predict([[l0, mu, l2]])[0]
+    exact, size = predict_reference(l0, mu, l2)
+    # exp turns the exponent's absolute rounding error (a few eps of the size of its
+    # terms) into a relative error of the result
+    with mpmath.workdps(30):
+        rel = 8 * EPS * (size + 1)
+        if got == np.inf:
+            assert exact >= FLOAT_MAX * (1 - rel) or rel > 1, (l0, mu, l2, exact)
+        elif rel < 1:
+            unit = mpmath.mpf(5e-324)
+            assert abs(mpmath.mpf(float(got)) - exact) <= rel * exact + unit, (l0, mu, l2, got, exact)
+
+
+@settings(max_examples=200)
+@given(
+    logits=hnp.arrays(np.float64, (5, 3), elements=wide()),
+    levels=st.lists(st.floats(1e-300, 1 - 2**-53), min_size=2, max_size=2, unique=True),
+)
+def test_quantiles_across_the_whole_range_are_ordered_and_zero_in_the_atom(logits, levels):
+    low, high = sorted(levels)
+    q_low, q_high = lossfns.ziln_quantile(logits, low), lossfns.ziln_quantile(logits, high)
+    assert (0 <= q_low).all() and (q_low <= q_high).all()  # Q is non-decreasing in q
+    # the atom at 0 holds the levels up to 1 - p = sigma(-l0) (above it, a quantile can
+    # still round to 0: e^-800)
+    atom = low <= special.expit(-logits[:, 0])
+    assert (q_low[atom] == 0).all()
 
 
 # ------------------------------------------------------------------- derivatives
@@ -299,7 +374,17 @@ def test_quantiles_match_the_empirical_distribution(row):
 
 
 @pytest.mark.parametrize("q", [1e-300, 0.3, 0.5, 0.7, 1 - 1e-9, 1 - 2**-52])
-@pytest.mark.parametrize("row", [(40.0, 1.0, 0.0), (2.0, -3.0, 1.0), (800.0, 0.5, 3.0)])
+@pytest.mark.parametrize(
+    "row",
+    [
+        (40.0, 1.0, 0.0),
+        (2.0, -3.0, 1.0),
+        (800.0, 0.5, 3.0),
+        (800.0, 700.0, -800.0),  # sigma = e^-800: the quantile is e^mu, near the float maximum
+        (1e308, -700.0, 3.0),  # a tiny quantile
+        (30.0, 0.0, 1e308),  # sigma = 1e308: quantiles are 0 or infinite (e^(+-1e308 x))
+    ],
+)
 def test_quantile_matches_60_digit_reference(row, q):
     l0, mu, l2 = row
     with mpmath.workdps(60):
@@ -445,6 +530,126 @@ def test_float32_in_float32_out_and_agrees_with_float64():
     assert ziln(np.zeros(40, dtype=int), logits).dtype == np.float32
     assert ziln(y.astype(float), logits).dtype == np.float64
     assert ziln(np.array([0, 3]), np.zeros((2, 3), dtype=int)).dtype == np.float64
+
+
+# ------------------------------------------------------------ edges (issue 13)
+
+
+def test_sample_weights_at_both_ends_of_the_float_range():
+    rng = np.random.default_rng(12)
+    n = 30
+    logits = rng.normal(size=(n, 3))
+    y = np.where(rng.uniform(size=n) < 0.4, 0.0, rng.lognormal(size=n))
+    plain_value, plain_grad = ziln.value_and_grad(y, logits)
+    # equal weights do not change a mean, however small or large they are
+    for w in (5e-324, 1e-310, 1e308, FLOAT_MAX):
+        value, grad = ziln.value_and_grad(y, logits, sample_weight=np.full(n, w))
+        assert value == pytest.approx(plain_value, rel=4 * EPS)
+        np.testing.assert_allclose(grad, plain_grad, rtol=4 * EPS)
+    # a weight of 1e308 beside ones of 5e-324: the mean is the first term's, exactly
+    weight = np.full(n, 5e-324)
+    weight[0] = 1e308
+    terms = ziln(y, logits, reduction="none")
+    assert ziln(y, logits, sample_weight=weight) == pytest.approx(terms[0], rel=2 * EPS)
+    # a sum of weights near the maximum overflows only where the true sum does
+    assert np.isfinite(ziln(y[:1], logits[:1], sample_weight=[1e308], reduction="sum"))
+
+
+def test_integer_and_unsigned_inputs_behave_like_float64():
+    y = np.array([0, 3, 120, 1])
+    logits = np.array([[1, -2, 0], [0, 1, 2], [-3, 5, 1], [2, 0, -1]])
+    expected = ziln.value_and_grad(y.astype(float), logits.astype(float), reduction="none")
+    for y_dtype, logits_dtype in ((np.uint8, np.int8), (np.uint64, np.int64), (np.int16, np.int32)):
+        got = ziln.value_and_grad(y.astype(y_dtype), logits.astype(logits_dtype), reduction="none")
+        assert got[0].dtype == got[1].dtype == np.float64
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_array_equal(
+            lossfns.ziln_predict(logits.astype(logits_dtype)), lossfns.ziln_predict(logits.astype(float))
+        )
+
+
+def test_bad_entries_are_found_in_every_block():
+    # the entry checks run block by block: a bad entry in the last block is found too
+    n = 3 * lossfns._core.BLOCK_SIZE
+    y, logits = np.ones(n), np.zeros((n, 3))
+    logits[-1, 2] = np.nan
+    with pytest.raises(ValueError, match="logits contains NaN"):
+        ziln(y, logits)
+    y[-1] = -1.0
+    with pytest.raises(ValueError, match="y_true must be non-negative; found -1.0"):
+        ziln.grad(y, np.zeros((n, 3)))
+    y[-1] = np.inf
+    with pytest.raises(ValueError, match="y_true contains NaN or infinite"):
+        ziln.value_and_grad(y, np.zeros((n, 3)))
+
+
+def test_expected_value_where_the_exponent_would_be_inf_minus_inf():
+    # log p = -1.8e308 and mu = -1e308 sum to beyond the float range, and sigma^2/2 is far
+    # beyond it: as a plain sum, -inf + inf = nan. The exponent is +5e615: E[Y] = inf.
+    assert lossfns.ziln_predict([[-MAX, -1e308, 1e308]])[0] == np.inf
+    # three terms near the maximum that cancel: log p = -2^1020 (to 1e-300), mu = -2^1020
+    # and sigma^2/2 = 2^1021 (sigma = softplus(2^511) = 2^511) sum to 0, so E[Y] = e^0 = 1
+    assert lossfns.ziln_predict([[-(2.0**1020), -(2.0**1020), 2.0**511]])[0] == 1.0
+    exact, _ = predict_reference(-(2.0**1020), -(2.0**1020), 2.0**511)
+    assert abs(exact - 1) < 1e-300
+
+
+def test_gain_curve_and_gini_of_values_near_the_float_maximum():
+    # running sums of 1e308 overflow; shares of the total do not
+    fraction, gain = lossfns.gain_curve([1e308, 1e308, 0.0], [3.0, 2.0, 1.0])
+    np.testing.assert_array_equal(gain, [0.0, 0.5, 1.0, 1.0])
+    np.testing.assert_array_equal(
+        lossfns.gain_curve([FLOAT_MAX, 5e-324, 0.0], [3.0, 2.0, 1.0])[1], [0.0, 1.0, 1.0, 1.0]
+    )
+    rng = np.random.default_rng(13)
+    y = np.where(rng.uniform(size=200) < 0.5, 0.0, rng.uniform(0.01, 100, 200))
+    s = y + rng.normal(0, 10, 200)
+    # a scale by a power of two changes nothing, bit for bit, near either end of the range
+    for scale in (2.0**1000, 2.0**-1000):
+        assert lossfns.normalized_gini(y * scale, s) == lossfns.normalized_gini(y, s)
+        np.testing.assert_array_equal(lossfns.gain_curve(y * scale, s)[1], lossfns.gain_curve(y, s)[1])
+    # scores at the ends of the range only order the customers
+    ranks = np.argsort(np.argsort(s))
+    extreme_scores = np.where(ranks % 2 == 0, 1, -1) * np.logspace(-300, 300, 200)[ranks]
+    order_preserving = np.sort(extreme_scores)[ranks]
+    assert lossfns.normalized_gini(y, order_preserving) == lossfns.normalized_gini(y, s)
+
+
+def test_decile_table_means_near_the_float_maximum():
+    y = np.array([1.7e308, 1.7e308, 1.7e308, 1e308, 1e308, 1e308])
+    s = np.array([FLOAT_MAX, -FLOAT_MAX, FLOAT_MAX, 1.0, 2.0, 3.0])
+    table = lossfns.decile_table(y, s, n_bins=2)
+    # bins by ascending s: {-max, 1, 2} and {3, max, max}
+    np.testing.assert_array_equal(table.count, [3, 3])
+    # (the sums, 3.7e308 and 4.4e308, overflow; the means do not)
+    np.testing.assert_allclose(
+        table.actual, [1.7e308 / 3 + 2 * (1e308 / 3), 1e308 / 3 + 2 * (1.7e308 / 3)], rtol=4 * EPS
+    )
+    assert table.predicted[0] == pytest.approx(-FLOAT_MAX / 3, rel=4 * EPS)
+    assert table.predicted[1] == pytest.approx(FLOAT_MAX / 3 * 2, rel=4 * EPS)
+    # and the ordinary path is untouched: the plain mean, bit for bit
+    np.testing.assert_array_equal(lossfns.decile_table([1.0, 2, 3, 4], [4.0, 3, 2, 1], n_bins=2).actual, [3.5, 1.5])
+
+
+def test_evaluation_tools_take_integers_unsigned_and_float32_like_float64():
+    y, s = np.array([0, 5, 2, 9, 1], np.uint8), np.array([3, 1, 4, 1, 5], np.int64)
+    for y_as, s_as in ((np.uint8, np.int64), (np.float32, np.float32), (np.int8, np.uint16)):
+        assert lossfns.normalized_gini(y.astype(y_as), s.astype(s_as)) == lossfns.normalized_gini(
+            y.astype(float), s.astype(float)
+        )
+        table = lossfns.decile_table(y.astype(y_as), s.astype(s_as), n_bins=2)
+        assert table.actual.dtype == table.predicted.dtype == np.float64
+
+
+def test_evaluation_tools_under_strict_floating_point():
+    with np.errstate(all="raise"):
+        lossfns.gain_curve([1e308, 1e308, 5e-324], [MAX, -MAX, 5e-324])
+        lossfns.normalized_gini([1e308, 0.0, 5e-324], [1.0, 2.0, 3.0])
+        lossfns.decile_table([MAX, MAX, -MAX], [MAX, MAX, -MAX], n_bins=1)
+        lossfns.decile_table([5e-324, 0.0, 1e-310], [5e-324, 1.0, 0.0], n_bins=1)
+        lossfns.gain_curve([3e-324, 5e-324, 1e-323], [1.0, 2.0, 3.0])
+        lossfns.normalized_gini([1e-320, 0.0, 3e-320, 1.0], [1.0, 2.0, 3.0, 4.0])
 
 
 # ----------------------------------------------------------------------- bad input
