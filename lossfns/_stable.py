@@ -51,7 +51,7 @@ class Logistic:
 
     def __init__(self, z: np.ndarray) -> None:
         self.high = np.maximum(z, 0)
-        self.low = z - self.high  # min(z, 0), exactly
+        self.low = np.minimum(z, 0)  # (not z - high, which is nan at z = inf)
 
     @cached_property
     def exp_low(self) -> np.ndarray:
@@ -118,20 +118,28 @@ class Softmax:
 
     the negative log-probability is a sum of two non-negative terms, so a tiny loss keeps
     its relative accuracy, and :math:`1 - p` is formed without cancellation at the
-    argmax, the only entry where :math:`p` can exceed 1/2. Nothing overflows for logits
-    of any size.
+    argmax, the only entry where :math:`p` can exceed 1/2. No exponential overflows for
+    logits of any size; a gap itself overflows only when the row spans more than the
+    float range (``[1e308, -1e308]``), and :meth:`cross_entropy` and
+    :attr:`p_neg_log_p` stay exact there too.
 
     >>> parts = Softmax(np.array([[0.0, 40.0, -1e300]]))
     >>> parts.neg_log_p         # exact, where log(sum(exp(z))) overflows
     array([[4.00000000e+001, 4.24835426e-018, 1.00000000e+300]])
     >>> parts.one_minus_p[0, 1]  # 1 - p at the argmax, where p rounds to 1
     np.float64(4.248354255291589e-18)
+    >>> with np.errstate(all="ignore"):  # as every loss evaluation runs
+    ...     parts = Softmax(np.array([[1e308, -1e308]]))  # gaps 0 and inf
+    ...     float(parts.cross_entropy(np.array([[1.0, 0.0]]))[0])  # not 0 * inf
+    0.0
     """
 
     def __init__(self, z: np.ndarray) -> None:
         rows = np.arange(len(z))
+        self.z = z
         self.top = np.argmax(z, axis=1)
-        self.gap = z[rows, self.top][:, None] - z
+        self.z_top = z[rows, self.top]
+        self.gap = self.z_top[:, None] - z
         others = np.exp(-self.gap)
         others[rows, self.top] = 0  # the maximum's own term, e^0 = 1, is kept apart
         self.rest = row_sums(others)
@@ -161,6 +169,40 @@ class Softmax:
         one_minus_p = 1 - self.p
         one_minus_p[self._rows, self.top] = self.rest / (1 + self.rest)
         return one_minus_p
+
+    @cached_property
+    def overflows(self) -> bool:
+        """Whether a gap may exceed the float range (a row spans more than it): only then
+        does :math:`-\\log p_c` hold an infinity that a weight of 0 must cancel."""
+        return not np.isfinite(self.z_top.max() - self.z.min())
+
+    def cross_entropy(self, v: np.ndarray) -> np.ndarray:
+        """:math:`\\sum_c v_c\\,(-\\log p_c)` per row, for non-negative weights ``v``:
+        :math:`\\sum_c v_c g_c + \\bigl(\\sum_c v_c\\bigr)\\log(1 + \\rho)`, a sum of
+        non-negative terms. A weight of 0 gives 0 even where the gap overflows, and a
+        small weight times an overflowing gap is :math:`v_c z_k + v_c(-z_c)`, two
+        non-negative terms (the gap overflows only where :math:`z_k > 0 > z_c`)."""
+        weighted_gaps = v * self.gap
+        if self.overflows:
+            exact = v * self.z_top[:, None] - v * self.z
+            weighted_gaps = np.where(np.isinf(self.gap), exact, weighted_gaps)
+        return row_sums(weighted_gaps) + row_sums(v) * self.log1p_rest
+
+    @cached_property
+    def p_neg_log_p(self) -> np.ndarray:
+        """:math:`-p_c \\log p_c`, 0 where :math:`p_c = 0` (:math:`0 \\log 0 = 0`, also
+        where the gap overflows)."""
+        terms = self.p * self.neg_log_p
+        return np.where(self.p > 0, terms, 0) if self.overflows else terms
+
+    def neg_log_p_at(self, index: np.ndarray) -> np.ndarray:
+        """:math:`-\\log p_c` at one class ``index[i]`` per row."""
+        return self.gap[self._rows, index] + self.log1p_rest
+
+    def one_minus_p_at(self, index: np.ndarray) -> np.ndarray:
+        """:math:`1 - p_c` at one class ``index[i]`` per row, exact at the argmax."""
+        at_top = self.rest / (1 + self.rest)
+        return np.where(index == self.top, at_top, 1 - self.p[self._rows, index])
 
 
 def row_sums(a: np.ndarray) -> np.ndarray:

@@ -693,11 +693,6 @@ def test_loss_objects_keep_names_signatures_and_pickle():
 MAX = np.finfo(np.float64).max
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lossfns._stable.Logistic to take z = +inf (its min(z, 0) is z - max(z, 0), "
-    "inf - inf = nan); with np.minimum(z, 0) this passes",
-)
 @pytest.mark.parametrize("f", [bpr, pairwise_logistic])
 def test_pairwise_logistic_where_the_gap_overflows_in_favour(f):
     # s+ - s- = 2e308 overflows; the loss softplus(-g) is 0 and its gradient (0, 0)
