@@ -54,7 +54,9 @@ def _logits(logits, dtype, *, check_finite=True):
 def _values_and_scores(y_true, y_pred, *, shares):
     """``(y_true, y_pred)`` as float64 vectors of one length; with ``shares``, ``y_true``
     must also be non-negative and not all zero (its shares of the total are used)."""
-    y, s, _ = paired_arrays(y_true, y_pred, ("y_true", "y_pred"))
+    # float64 whatever the inputs (an empty float64 array votes for it, see float_dtype):
+    # integer values beside a float32 prediction must not be rounded to float32
+    y, s, _ = paired_arrays(y_true, y_pred, ("y_true", "y_pred"), np.empty(0))
     if y.ndim != 1:
         raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
     finite("y_true")(y)
@@ -63,7 +65,7 @@ def _values_and_scores(y_true, y_pred, *, shares):
         nonnegative("y_true")(y)
         if y.max() == 0:
             raise ValueError("y_true sums to zero; the share of total value is undefined")
-    return y.astype(np.float64), s.astype(np.float64)
+    return y, s
 
 
 # ----------------------------------------------------------------------- formula
@@ -102,7 +104,8 @@ def _ziln_formula(y, logits, *, value, grad, hess):
     #   loss = softplus(l0)                                                  if y = 0,
     #          softplus(-l0) + log y + log sigma + log(2 pi)/2 + z^2/2        if y > 0;
     #   grad = (sigmoid(l0), 0, 0)                                          if y = 0,
-    #          (-sigmoid(-l0), -z / sigma, (1 - z^2) r),  r = sigmoid(l2) / sigma,  if y > 0.
+    #          (-sigmoid(-l0), -z / sigma, (1 - z^2) r),  r = sigmoid(l2) / sigma,  if y > 0
+    # (p and p - 1 as sigmoid(l0) and -sigmoid(-l0): no subtraction).
     # Computed in float64 (float32 results are rounded once, at the end).
     y, (l0, mu, l2) = y.astype(np.float64), logits.astype(np.float64).T
     buyer = y > 0
@@ -249,9 +252,12 @@ def ziln_predict(logits):
     -----
     Derived in :ref:`ziln-predict`. Evaluated as
     :math:`\exp(\log p + \mu + \sigma^2/2)` with :math:`\log p = -\operatorname{softplus}(-l_0)`,
-    so a tiny :math:`p` times a huge lognormal mean is not :math:`0 \cdot \infty`. The
-    median of the lognormal part is :math:`e^{\mu}`, below the mean by the factor
-    :math:`e^{\sigma^2/2}`; predicting :math:`p\,e^{\mu}` underestimates the mean.
+    so a tiny :math:`p` times a huge lognormal mean is not :math:`0 \cdot \infty`; the
+    exponent is summed at a quarter of its size, so that its terms (each possibly near
+    the float maximum) overflow only where the exponent does, and the result is then the
+    0 or :math:`+\infty` it truly is, never NaN. The median of the lognormal part is
+    :math:`e^{\mu}`, below the mean by the factor :math:`e^{\sigma^2/2}`; predicting
+    :math:`p\,e^{\mu}` underestimates the mean.
 
     References
     ----------

@@ -599,7 +599,9 @@ def measure_reference(name, p, q):
             if name == "js_divergence":
                 m = (a + b) / 2
                 term = sum(x * mpmath.log(x / m) for x in (a, b) if x > 0) / 2
-                slope = mpmath.log(2) / 2 if a == 0 else (mpmath.log(b / m) / 2 if b > 0 else -mpmath.inf)
+                slope = (
+                    mpmath.log(2) / 2 if a == 0 else mpmath.log(b / m) / 2 if b > 0 else -mpmath.inf
+                )
             else:
                 slope = 0 if a == 0 else (-a / b if b > 0 else -mpmath.inf)
                 if a == 0:
@@ -671,7 +673,10 @@ def test_measures_match_50_digit_references_across_the_whole_range(f, pq, base):
         assert_matches(grad[i], g, 4 * eps * (abs(g) + 1) + 2 * unit, i, p, q)
 
 
-@given(p=st.lists(probabilities, min_size=1, max_size=8), dtype=st.sampled_from([np.float64, np.float32]))
+@given(
+    p=st.lists(probabilities, min_size=1, max_size=8),
+    dtype=st.sampled_from([np.float64, np.float32]),
+)
 def test_entropy_and_self_information_across_the_whole_range(p, dtype):
     p = np.array(p)
     assume(p.sum() > 0)
@@ -710,7 +715,9 @@ def joint_reference(joint):
     data=st.data(),
     dtype=st.sampled_from([np.float64, np.float32]),
 )
-def test_conditional_entropy_and_mutual_information_across_the_whole_range(rows, columns, data, dtype):
+def test_conditional_entropy_and_mutual_information_across_the_whole_range(
+    rows, columns, data, dtype
+):
     joint = data.draw(wide_distribution(rows * columns)).reshape(rows, columns).astype(dtype)
     eps, unit = _eps_and_unit(dtype)
     h, h_size, mi, mi_size = joint_reference(joint)
@@ -735,7 +742,8 @@ def test_js_of_a_subnormal_midpoint_is_finite():
     assert grad[0] == 0 and grad[1] == -np.inf  # q_1 = 0 < p_1: the true slope is -inf
     swapped = lossfns.js_divergence.value_and_grad(q, p)
     assert swapped[0] == value  # symmetric
-    assert swapped[1][1] == pytest.approx(as_float(measure_reference("js_divergence", q, p)[1][1]), rel=2 * EPS)
+    swapped_exact = as_float(measure_reference("js_divergence", q, p)[1][1])
+    assert swapped[1][1] == pytest.approx(swapped_exact, rel=2 * EPS)
 
 
 def test_js_grad_at_a_subnormal_q_keeps_its_digits():
@@ -812,12 +820,25 @@ def test_strict_floating_point_on_edge_inputs(p, q):
 def test_a_distribution_sum_error_shows_the_offence():
     # 1 + 2e-6 is outside the tolerance of 1e-6: the message shows enough digits to see it
     for f in (lossfns.entropy, lambda p: lossfns.kl_divergence(p, p)):
-        with pytest.raises(ValueError, match=r"p must sum to 1 along axis 0 \(within 1e-06\); a sum is 1\.000002$"):
+        message = r"p must sum to 1 along axis 0 \(within 1e-06\); a sum is 1\.000002$"
+        with pytest.raises(ValueError, match=message):
             f([0.5, 0.5 + 2e-6])
     with pytest.raises(ValueError, match=r"a sum is 0\.9999985$"):
         lossfns.entropy([[0.5, 0.5], [0.5, 0.4999985]])
     with pytest.raises(ValueError, match=r"joint must sum to 1 .* a sum is 1\.0000015$"):
         lossfns.mutual_information([[0.5, 0.0], [0.0, 0.5000015]])
+
+
+def test_ragged_input_names_the_argument():
+    ragged = [[0.5, 0.5], [1.0]]
+    with pytest.raises(TypeError, match="p must be an array of real numbers"):
+        lossfns.entropy(ragged)
+    for f in MEASURES:
+        with pytest.raises(TypeError, match="q must be an array of real numbers"):
+            f([[0.5, 0.5], [1.0, 0.0]], ragged)
+    for f in (lossfns.conditional_entropy, lossfns.mutual_information):
+        with pytest.raises(TypeError, match="joint must be an array of real numbers"):
+            f(ragged)
 
 
 # ------------------------------------------------------------------ the Measure mechanism

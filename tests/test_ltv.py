@@ -58,7 +58,8 @@ ys = [0.0, 5e-324, 1e-8, 0.5, 1.0, 3.7, 1e6, 1e308]
 purchase_logits = [-MAX, -800.0, -40.0, -1.0, 0.0, 3.0, 40.0, 800.0, MAX]
 locations = [-1e308, -3.0, 0.0, 1e-170, 1.3, 12.0, 1e308]  # 1e-170: a finite z at sigma = e^-720
 scale_logits = [
-    -MAX, -1e4, -1000.0, -750.0, -720.0, -710.0, -700.0, -699.9, -50.0, -1.0, 0.0, 2.0, 50.0, 1e5, MAX,
+    -MAX, -1e4, -1000.0, -750.0, -720.0, -710.0, -700.0, -699.9, -50.0, -1.0, 0.0, 2.0, 50.0, 1e5,
+    MAX,
 ]
 GRID = np.array(list(itertools.product(ys, purchase_logits, locations, scale_logits)))
 
@@ -198,7 +199,8 @@ def test_expected_value_matches_60_digit_reference_across_the_whole_range(l0, mu
             assert exact >= FLOAT_MAX * (1 - rel) or rel > 1, (l0, mu, l2, exact)
         elif rel < 1:
             unit = mpmath.mpf(5e-324)
-            assert abs(mpmath.mpf(float(got)) - exact) <= rel * exact + unit, (l0, mu, l2, got, exact)
+            error = abs(mpmath.mpf(float(got)) - exact)
+            assert error <= rel * exact + unit, (l0, mu, l2, got, exact)
 
 
 @settings(max_examples=200)
@@ -565,7 +567,8 @@ def test_integer_and_unsigned_inputs_behave_like_float64():
         np.testing.assert_array_equal(got[0], expected[0])
         np.testing.assert_array_equal(got[1], expected[1])
         np.testing.assert_array_equal(
-            lossfns.ziln_predict(logits.astype(logits_dtype)), lossfns.ziln_predict(logits.astype(float))
+            lossfns.ziln_predict(logits.astype(logits_dtype)),
+            lossfns.ziln_predict(logits.astype(float)),
         )
 
 
@@ -608,7 +611,9 @@ def test_gain_curve_and_gini_of_values_near_the_float_maximum():
     # a scale by a power of two changes nothing, bit for bit, near either end of the range
     for scale in (2.0**1000, 2.0**-1000):
         assert lossfns.normalized_gini(y * scale, s) == lossfns.normalized_gini(y, s)
-        np.testing.assert_array_equal(lossfns.gain_curve(y * scale, s)[1], lossfns.gain_curve(y, s)[1])
+        np.testing.assert_array_equal(
+            lossfns.gain_curve(y * scale, s)[1], lossfns.gain_curve(y, s)[1]
+        )
     # scores at the ends of the range only order the customers
     ranks = np.argsort(np.argsort(s))
     extreme_scores = np.where(ranks % 2 == 0, 1, -1) * np.logspace(-300, 300, 200)[ranks]
@@ -629,7 +634,8 @@ def test_decile_table_means_near_the_float_maximum():
     assert table.predicted[0] == pytest.approx(-FLOAT_MAX / 3, rel=4 * EPS)
     assert table.predicted[1] == pytest.approx(FLOAT_MAX / 3 * 2, rel=4 * EPS)
     # and the ordinary path is untouched: the plain mean, bit for bit
-    np.testing.assert_array_equal(lossfns.decile_table([1.0, 2, 3, 4], [4.0, 3, 2, 1], n_bins=2).actual, [3.5, 1.5])
+    ordinary = lossfns.decile_table([1.0, 2, 3, 4], [4.0, 3, 2, 1], n_bins=2)
+    np.testing.assert_array_equal(ordinary.actual, [3.5, 1.5])
 
 
 def test_evaluation_tools_take_integers_unsigned_and_float32_like_float64():
@@ -640,6 +646,10 @@ def test_evaluation_tools_take_integers_unsigned_and_float32_like_float64():
         )
         table = lossfns.decile_table(y.astype(y_as), s.astype(s_as), n_bins=2)
         assert table.actual.dtype == table.predicted.dtype == np.float64
+    # integer values are not rounded to float32 beside a float32 prediction
+    big = np.array([2**24 + 1, 0, 3])
+    table = lossfns.decile_table(big, np.float32([3.0, 1.0, 2.0]), n_bins=1)
+    assert table.actual[0] == (2**24 + 4) / 3
 
 
 def test_evaluation_tools_under_strict_floating_point():
@@ -650,6 +660,20 @@ def test_evaluation_tools_under_strict_floating_point():
         lossfns.decile_table([5e-324, 0.0, 1e-310], [5e-324, 1.0, 0.0], n_bins=1)
         lossfns.gain_curve([3e-324, 5e-324, 1e-323], [1.0, 2.0, 3.0])
         lossfns.normalized_gini([1e-320, 0.0, 3e-320, 1.0], [1.0, 2.0, 3.0, 4.0])
+
+
+def test_ragged_input_names_the_argument():
+    ragged = [[0.0, 1.0, 0.0], [1.0, 0.5]]
+    with pytest.raises(TypeError, match="logits must be an array of real numbers"):
+        ziln([0.0, 1.0], ragged)
+    for f in (lossfns.ziln_predict, lambda z: lossfns.ziln_quantile(z, 0.5)):
+        with pytest.raises(TypeError, match="logits must be an array of real numbers"):
+            f(ragged)
+    with pytest.raises(TypeError, match="q must be an array of real numbers"):
+        lossfns.ziln_quantile(GOOD_LOGITS, [0.5, [0.5]])
+    for f in (lossfns.gain_curve, lossfns.normalized_gini, lossfns.decile_table):
+        with pytest.raises(TypeError, match="y_pred must be an array of real numbers"):
+            f([1.0, 2.0], [1.0, [2.0]])
 
 
 # ----------------------------------------------------------------------- bad input
