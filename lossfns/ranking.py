@@ -241,12 +241,12 @@ def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="
 
 
 def _contrastive_formula(y, d, *, margin, value, grad, hess):
-    # (contrastive): loss = y d^2 + (1 - y) max(m - d, 0)^2, with y in {0, 1} (taken as a
-    # choice, so that 0 d^2 is 0 where d^2 overflows),
-    #   grad = 2 y d - 2 (1 - y) max(m - d, 0),   hess = 2 y + 2 (1 - y) [d < m]
+    # (contrastive): loss = y d^2 + (1 - y) max(m - d, 0)^2  ((y d) d: 0 for y = 0 even
+    #   where d^2 overflows),  grad = 2 y d - 2 (1 - y) max(m - d, 0),
+    #   hess = 2 y + 2 (1 - y) [d < m]
     short = np.maximum(margin - d, 0)  # how far a dissimilar pair is inside the margin
     return (
-        np.where(y == 1, d * d, short * short) if value else None,
+        y * d * d + (1 - y) * short * short if value else None,
         2 * (y * d - (1 - y) * short) if grad else None,
         2 * (y + (1 - y) * (d < margin)) if hess else None,
     )

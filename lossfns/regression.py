@@ -407,11 +407,12 @@ def smape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
 
 def _pinball_formula(y, p, *, quantile, value, grad, hess):
     # (pinball): loss = max(tau u, (tau - 1) u) with u = y - p (> 0 when p is too low),
-    #   grad = -tau where u > 0, 1 - tau where u < 0, 0 at the kink;  hess = 0
+    #   grad = [u < 0] - tau [u != 0]: -tau where u > 0, 1 - tau where u < 0, 0 at the kink;
+    #   hess = 0
     u = y - p
     return (
         np.maximum(quantile * u, (quantile - 1) * u) if value else None,
-        np.where(u > 0, -quantile, np.where(u < 0, 1 - quantile, 0)).astype(p.dtype) if grad else None,
+        (u < 0) - quantile * (u != 0) if grad else None,
         np.zeros_like(p) if hess else None,
     )
 

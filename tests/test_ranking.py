@@ -723,7 +723,7 @@ def test_pairwise_hinge_where_the_gap_overflows():
 
 
 def test_contrastive_dissimilar_pair_far_beyond_the_margin_is_zero():
-    # y d^2 with y = 0 and d^2 = inf was 0 * inf = nan; the loss is max(m - d, 0)^2 = 0
+    # y d^2 with y = 0 where d^2 overflows must be 0, not 0 * inf: max(m - d, 0)^2 = 0
     value, grad = contrastive.value_and_grad([0, 0, 1], [1e200, MAX, 1e100], reduction="none")
     np.testing.assert_array_equal(value, [0, 0, 1e200])
     np.testing.assert_array_equal(grad, [0, 0, 2e100])
