@@ -743,8 +743,6 @@ class ElementwiseLoss(Loss):
 
 
 def _decorator(kind: type, formula):
-    if inspect.isfunction(formula) and "value" not in inspect.signature(formula).parameters:
-        return kind(formula, ())  # TRANSITION: a bare decorator, until every module names its formula
     formulas = formula if isinstance(formula, tuple) else (formula,)
 
     def decorate(declaration: Callable[..., Terms]):
@@ -900,15 +898,3 @@ def terminal_docstring(doc: str | None) -> str | None:
     flush_prose()
     return "\n".join(out)
 
-
-# TRANSITION: the old spellings, until every family module uses the check factories
-def check_interval(a, name, low, high):
-    return within(name, low, high)(a)
-
-
-def check_values_in(a, name, allowed):
-    return one_of(name, allowed)(a)
-
-
-def check_nonnegative(a, name):
-    return nonnegative(name)(a)

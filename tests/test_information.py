@@ -857,7 +857,7 @@ def _square_formula(a, *, value, grad, hess):
 
 
 def test_measure_decorator_on_a_toy_declaration():
-    @measure
+    @measure(_square_formula)
     def square(a):
         """Squares."""
         a = np.asarray(a, dtype=float)
@@ -875,7 +875,7 @@ def test_measure_decorator_on_a_toy_declaration():
 
 @pytest.mark.parametrize(("sample_weight", "reduction"), [(None, "mean"), ([1.0, 2.0], "none")])
 def test_measure_refuses_a_declaration_that_reduces_or_weights(sample_weight, reduction):
-    @measure
+    @measure(_square_formula)
     def reducing(a):
         a = np.asarray(a, dtype=float)
         return Terms(
