@@ -340,8 +340,8 @@ def _smape_formula(y, p, *, value, grad, hess):
     b = np.maximum(ay, ap)
     one_plus_q = 1 + np.minimum(ay, ap) / b
     same = np.sign(y) * np.sign(p) > 0
-    if grad or hess:  # |y| / D^2 can overflow, so the kink p = y is masked, not multiplied by 0
-        slope = np.where(same & (p != y), np.sign(p - y) * (ay / b / one_plus_q / b / one_plus_q), 0)
+    if grad or hess:  # sign(p - y) first: 0 at the kink p = y, where |y| / D^2 can overflow
+        slope = np.where(same, np.sign(p - y) * ay / b / one_plus_q / b / one_plus_q, 0)
     return (
         200 * np.where(same, np.abs(p - y) / b / one_plus_q, np.sign(b)) if value else None,
         400 * slope if grad else None,
