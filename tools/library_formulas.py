@@ -4,9 +4,11 @@
 docstring links to (``:ref:`label``` → the notebook cell with ``(label)=``), a short
 sentence and a code cell ``show_formula(lossfns.<loss>, ...)`` tagged ``remove-input``: the
 built page shows the formula's source as a listing, read from ``lossfns`` when the page is
-executed. The listing goes after the section's **Library.** paragraph, or, where the
-section has none, before its first code cell that calls the loss, with a **Library.**
-paragraph of its own. ``--check`` writes nothing and exits 1 when a notebook lacks a listing.
+executed. The listing goes after the section's first **Library.** paragraph that names
+the loss (or its first **Library.** paragraph), or, where the section has none, after its
+first code cell (the check of its claim), with a **Library.** paragraph of its own. A section
+runs from its label to the next label. ``--check`` writes nothing and exits 1 when a
+notebook lacks a listing.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def sections() -> dict[tuple[str, str], list[str]]:
     return wanted
 
 
+def _formulas(names: list[str]) -> list:
+    return [f for name in names for f in getattr(lossfns, name).formulas]
+
+
 def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
@@ -75,29 +81,29 @@ def add_listing(cells: list[dict], label: str, names: list[str]) -> bool:
     start = next(i for i, c in enumerate(cells) if f"({label})=" in _source(c))
     end = next(
         (i for i in range(start + 1, len(cells))
-         if cells[i]["cell_type"] == "markdown" and re.search(r"^\([\w-]+\)=|^#{1,2} ",
-                                                               _source(cells[i]), re.M)),
+         if cells[i]["cell_type"] == "markdown"
+         and re.search(r"^\([\w-]+\)=", _source(cells[i]), re.M)),
         len(cells),
     )
     section = cells[start:end]
     if any(TAG in c.get("metadata", {}).get("tags", []) and c["cell_type"] == "code"
            and all(f"lossfns.{n}" in _source(c) for n in names) for c in section):
         return False
-    code = ", ".join(f"`lossfns.{name}`" for name in names)
-    verb = "computes" if len(names) == 1 else "compute"
-    library = next((i for i in range(start, end)
-                    if cells[i]["cell_type"] == "markdown"
-                    and "**Library.**" in _source(cells[i])), None)
+    code = " and ".join(f"`lossfns.{name}`" for name in names)
+    verb = "computes it with this formula" if len(names) == 1 else "compute them with"
+    if len(names) > 1:
+        verb += " this formula" if len(set(_formulas(names))) == 1 else " these formulas"
+    paragraphs = [i for i in range(start, end)
+                  if cells[i]["cell_type"] == "markdown" and "**Library.**" in _source(cells[i])]
+    naming = [i for i in paragraphs if any(f"lossfns.{n}" in _source(cells[i]) for n in names)]
+    library = (naming or paragraphs or [None])[0]
     if library is not None:
-        intro = f"{code} {verb} it with this formula, read from the library when the page is built:"
+        intro = f"{code} {verb}, read from the library's source when the page is built:"
         cells[library + 1:library + 1] = [_markdown(label, intro), _listing(label, names)]
         return True
-    first_call = next((i for i in range(start, end)
-                       if cells[i]["cell_type"] == "code"
-                       and any(f"lossfns.{n}" in _source(cells[i]) for n in names)), end)
-    intro = (f"**Library.** {code} {verb} it with this formula, read from the library "
-             f"when the page is built:")
-    cells[first_call:first_call] = [_markdown(label, intro), _listing(label, names)]
+    first_code = next((i for i in range(start, end) if cells[i]["cell_type"] == "code"), end - 1)
+    intro = f"**Library.** {code} {verb}, read from the library's source when the page is built:"
+    cells[first_code + 1:first_code + 1] = [_markdown(label, intro), _listing(label, names)]
     return True
 
 
