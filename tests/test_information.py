@@ -585,9 +585,9 @@ def _mp(x):
     return mpmath.mpf(float(x))  # the float exactly
 
 
-def as_float(x):
-    """An mpf as a float; beyond the float range it becomes +-inf, as it should."""
-    return float(x) if abs(x) <= np.finfo(np.float64).max else float(mpmath.sign(x)) * np.inf
+def as_float(x, dtype=np.float64):
+    """An mpf as a float; beyond the range of ``dtype`` it becomes +-inf, as it should."""
+    return float(x) if abs(x) <= np.finfo(dtype).max else float(mpmath.sign(x)) * np.inf
 
 
 def measure_reference(name, p, q):
@@ -616,7 +616,7 @@ def measure_reference(name, p, q):
 
 
 def assert_matches(value, exact, tolerance, *context):
-    exact_float = as_float(exact)
+    exact_float = as_float(exact, np.asarray(value).dtype)
     if not np.isfinite(exact_float):
         assert value == exact_float, (value, exact, *context)
     else:
