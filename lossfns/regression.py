@@ -260,7 +260,7 @@ def huber(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction="mean"):
 
 def _mape_formula(y, p, *, value, grad, hess):
     # (mape): loss = 100 |r| / |y|,  grad = 100 sign(r) / |y| (0 at the kink r = 0),
-    #   hess = 0,  with r = p - y; |r| / |y| is formed first (100 / |y| overflows first)
+    #   hess = 0,  with r = p - y; |r| / |y| is formed first (100 / |y| overflows for tiny y)
     r = p - y
     size = np.abs(y)
     return (
