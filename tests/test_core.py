@@ -441,3 +441,8 @@ def test_strict_floating_point_at_extreme_logits():
             [1.0, 0.0, 1.0], [800.0, -800.0, -800.0], reduction="none"
         )
     np.testing.assert_array_equal(value, [0.0, 0.0, 800.0])
+
+
+def test_a_hyper_parameter_beyond_the_float_range_is_a_value_error():
+    with pytest.raises(ValueError, match="delta must be finite"):
+        lossfns.huber([0.0], [1.0], delta=10**400)
