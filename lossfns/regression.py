@@ -552,6 +552,13 @@ def _check_edges(edges):
     return e
 
 
+def _midpoints(low, high):
+    """``(low + high) / 2`` within ``[low, high]``, also where ``high - low`` overflows: the
+    halves are exact for normal numbers, so this rounds as ``low + (high - low) / 2``."""
+    with np.errstate(under="ignore"):  # a subnormal half rounds; the result stays in range
+        return low + (high / 2 - low / 2)
+
+
 def _check_n_buckets(n_buckets):
     if isinstance(n_buckets, (bool, np.bool_)) or not isinstance(n_buckets, numbers.Integral):
         raise TypeError(f"n_buckets must be an integer, got {n_buckets!r}")
@@ -610,7 +617,7 @@ def equal_frequency_edges(y, n_buckets):
     split = np.unique(np.arange(1, n_buckets) * n // n_buckets)
     split = split[split >= 1]
     below, above = values[split - 1], values[split]
-    inner = below + (above - below) / 2  # no overflow, and within [below, above]
+    inner = _midpoints(below, above)
     edges = np.unique(np.concatenate([values[:1], inner, values[-1:]]))
     if edges.size < 2:
         raise ValueError("y must hold at least 2 distinct values to be split into buckets")
@@ -694,14 +701,20 @@ def bucket_centers(edges, y=None):
     dtype = float_dtype(edges, y)
     e = _check_edges(edges).astype(dtype, copy=False)
     if y is None:
-        return e[:-1] + (e[1:] - e[:-1]) / 2
+        return _midpoints(e[:-1], e[1:])
     values = _vector(y, "y", dtype)
     index = bucketize(values, e)
     counts = np.bincount(index, minlength=e.size - 1)
     if counts.min() == 0:
         raise ValueError(f"bucket {int(np.argmin(counts))} holds no value of y; its mean is undefined")
-    sums = np.bincount(index, weights=values.astype(np.float64), minlength=e.size - 1)
-    return (sums / counts).astype(dtype)
+    values = values.astype(np.float64)
+    sums = np.bincount(index, weights=values, minlength=e.size - 1)
+    means = sums / counts
+    if not np.isfinite(sums).all():  # a sum beyond the float range: scale by 2^-64 (exact)
+        with np.errstate(under="ignore"):
+            scaled = np.bincount(index, weights=values * 2.0**-64, minlength=e.size - 1)
+        means = np.where(np.isfinite(sums), means, scaled / counts * 2.0**64)
+    return means.astype(dtype)
 
 
 def gaussian_soft_labels(y, centers, sigma):
@@ -793,8 +806,9 @@ def bucket_expectation(logits, centers):
         raise ValueError(
             f"logits must have shape (n, {c.size}) (one column per centre), got shape {z.shape}"
         )
-    p = special.softmax(z, axis=1)
-    return np.clip(p @ c, c.min(), c.max()).astype(dtype, copy=False)
+    with np.errstate(under="ignore"):  # probabilities that underflow to 0 are meant
+        p = special.softmax(z, axis=1)
+        return np.clip(p @ c, c.min(), c.max()).astype(dtype, copy=False)
 
 
 # ---------------------------------------------------------------------- watch time
@@ -920,5 +934,5 @@ def watch_time_predict(logits):
     """
     dtype = float_dtype(logits)
     z = real_array(logits, "logits", dtype)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         return np.exp(z)

@@ -440,7 +440,7 @@ def test_bucket_centers_are_means_or_midpoints():
     index = lossfns.bucketize(y, edges)
     expected = [y[index == k].mean() for k in range(8)]
     np.testing.assert_allclose(lossfns.bucket_centers(edges, y), expected, rtol=4 * EPS * 200)
-    # e_k + (e_{k+1} - e_k) / 2 (which cannot overflow) and (e_k + e_{k+1}) / 2 round apart
+    # e_k + (e_{k+1}/2 - e_k/2) (which cannot overflow) and (e_k + e_{k+1}) / 2 round apart
     np.testing.assert_allclose(lossfns.bucket_centers(edges), (edges[:-1] + edges[1:]) / 2,
                                rtol=2 * EPS)
 
@@ -778,3 +778,27 @@ def test_watch_time_is_sliced_with_the_blocks(n):
     assert value == pytest.approx(expected.sum(), rel=1e-12)  # summed in another order
     expected_grad = (1 - c) * special.expit(z) - c * t * special.expit(-z)
     np.testing.assert_allclose(grad, expected_grad, rtol=16 * EPS, atol=0)
+
+
+def test_bucket_helpers_across_the_whole_float_range():
+    from fractions import Fraction
+
+    with np.errstate(all="raise"):  # no warning escapes, nothing overflows on the way
+        # midpoints whose difference e_{k+1} - e_k overflows
+        np.testing.assert_array_equal(lossfns.equal_frequency_edges([1e308, -1e308], 2),
+                                      [-1e308, 0, 1e308])
+        np.testing.assert_array_equal(lossfns.bucket_centers([-MAX, MAX]), [0])
+        # a bucket whose sum overflows still has its mean
+        y = [1e308, 1.5e308, 1.6e308, 0.0, 0.5]
+        centers = lossfns.bucket_centers([-1.0, 1.0, MAX], y)
+        # subnormal targets: edges stay strictly increasing, inside the data
+        edges = lossfns.equal_frequency_edges([5e-324, 1e-323, 1.5e-323, 2e-323], 2)
+        # probabilities that underflow, odds that overflow
+        expected_value = lossfns.bucket_expectation([[0.0, -1000.0], [-1000.0, 0.0]], [0.0, 1.0])
+        odds = lossfns.watch_time_predict([-1000.0, 1000.0])
+    exact = Fraction(1e308) / 3 + Fraction(1.5e308) / 3 + Fraction(1.6e308) / 3
+    assert centers[0] == 0.25
+    assert centers[1] == pytest.approx(float(exact), rel=4 * EPS)
+    np.testing.assert_array_equal(edges, [5e-324, 1.5e-323, 2e-323])
+    np.testing.assert_array_equal(expected_value, [0, 1])
+    np.testing.assert_array_equal(odds, [0, np.inf])
