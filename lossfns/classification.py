@@ -1,31 +1,33 @@
-"""Classification losses (Part II of the book)."""
+"""Classification losses (Part II of the book).
+
+Each loss is a short formula in the variables of its equation, built on the stable parts
+of :mod:`lossfns._stable`: :class:`~lossfns._stable.Logistic` (the sigmoid and softplus
+pair of a logit) for the binary losses, :class:`~lossfns._stable.Softmax` (the softmax
+of a row of logits and its logarithm) for the multi-class ones.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from ._core import (
     Terms,
     check_class_indices,
     check_distribution,
-    check_interval,
-    check_nonnegative,
+    check_margin,
     check_same_shape,
     check_scalar,
-    check_values_in,
     elementwise_loss,
     finite,
     float_dtype,
     loss,
+    nonnegative,
     one_of,
+    paired_arrays,
     real_array,
     within,
 )
-from .ranking import _pairwise_logistic_formula
-
-_LABEL_LOGIT_CHECKS = ((0, within("y_true", 0, 1)), (1, finite("logits")))
-_LOGIT_ROW_CHECKS = ((1, finite("logits")),)
+from ._stable import Logistic, Softmax, row_sums
 
 __all__ = [
     "binary_cross_entropy",
@@ -39,62 +41,25 @@ __all__ = [
     "softmax_focal_loss",
 ]
 
-
-def _bce_with_logits_formula(y, z, *, pos_weight, value, grad, hess):
-    # The loss is c1 softplus(-z) + c0 softplus(z) with c1 = w y and c0 = 1 - y. With
-    # s = exp(min(z, 0)) and t = exp(-max(z, 0)) (one of them is 1) and e = s t =
-    # exp(-|z|) <= 1:  softplus(z) = max(z, 0) + log1p(e),  softplus(-z) = -min(z, 0) +
-    # log1p(e),  sigmoid(z) = s / (1 + e)  and  sigmoid(-z) = t / (1 + e). So
-    #   loss = (c0 + c1) log1p(e) + c0 max(z, 0) - c1 min(z, 0),
-    #   grad = (c0 s - c1 t) / (1 + e),    hess = (c0 + c1) e / (1 + e)^2:
-    # the value is a sum of non-negative terms, and nothing overflows or cancels when a
-    # label is 0 or 1. Two exponentials, no masks, and intermediates are reused in
-    # place (out=), which needs arrays: a scalar is evaluated as a one-entry array.
-    if np.ndim(z) == 0:
-        parts = _bce_with_logits_formula(
-            np.reshape(y, 1), np.reshape(z, 1), pos_weight=pos_weight,
-            value=value, grad=grad, hess=hess,
-        )
-        return tuple(None if part is None else part[0] for part in parts)
-    c0 = 1 - y
-    c1 = y if pos_weight is None else pos_weight * y
-    high = np.maximum(z, 0)
-    low = np.subtract(z, high)  # min(z, 0), exactly
-    s = np.exp(low)
-    t = np.negative(high)
-    np.exp(t, out=t)
-    e = s * t
-    out = [None, None, None]
-    if value == "sum":  # of three sums of non-negative terms
-        log1p_e = np.log1p(e)
-        if pos_weight is None:  # c0 + c1 = 1
-            both = np.add.reduce(log1p_e, axis=None)
-        else:
-            both = np.vdot(c0 + c1, log1p_e)
-        out[0] = both + np.vdot(c0, high) - np.vdot(c1, low)
-    elif value:
-        loss = np.log1p(e)
-        if pos_weight is not None:
-            loss *= c0 + c1
-        loss += np.multiply(c0, high, out=high)
-        loss -= np.multiply(c1, low, out=low)
-        out[0] = loss
-    if grad or hess:
-        one_plus_e = np.add(e, 1, out=None if hess else e)
-        if grad:
-            g = np.multiply(c0, s, out=s)
-            g -= np.multiply(c1, t, out=t)
-            out[1] = np.divide(g, one_plus_e, out=g)
-        if hess:
-            curvature = np.divide(e, one_plus_e, out=e)
-            curvature /= one_plus_e
-            if pos_weight is not None:
-                curvature *= c0 + c1
-            out[2] = curvature
-    return tuple(out)
+_LABEL_LOGIT_CHECKS = ((0, within("y_true", 0, 1)), (1, finite("logits")))
 
 
-@elementwise_loss
+# ---------------------------------------------------------------- binary, logits
+
+
+def _bce_with_logits_formula(y, z, pos_weight, *, value, grad, hess):
+    # (bce-logits): loss = w y softplus(-z) + (1 - y) softplus(z),
+    #   grad = (1 - y) sigma(z) - w y sigma(-z),   hess = (1 - y + w y) sigma(z) sigma(-z)
+    s = Logistic(z)
+    positive, negative = pos_weight * y, 1 - y
+    return (
+        positive * s.softplus_neg + negative * s.softplus if value else None,
+        negative * s.sigmoid - positive * s.sigmoid_neg if grad else None,
+        (negative + positive) * s.curvature if hess else None,
+    )
+
+
+@elementwise_loss(_bce_with_logits_formula)
 def binary_cross_entropy_with_logits(
     y_true, logits, *, pos_weight=None, sample_weight=None, reduction="mean"
 ):
@@ -152,84 +117,67 @@ def binary_cross_entropy_with_logits(
     >>> float(lossfns.binary_cross_entropy_with_logits(1.0, -1000.0))
     1000.0
     """
-    dtype = float_dtype(y_true, logits, pos_weight, sample_weight)
-    y = real_array(y_true, "y_true", dtype, finite=False)
-    z = real_array(logits, "logits", dtype, finite=False)
-    check_same_shape(y_true=y, logits=z)
-    if pos_weight is not None:
-        pos_weight = real_array(pos_weight, "pos_weight", dtype)
-        if pos_weight.ndim > 1 or (pos_weight.ndim == 1 and pos_weight.shape != z.shape[-1:]):
-            raise ValueError(
-                f"pos_weight must be a scalar or have shape {z.shape[-1:]} (one per column), "
-                f"got shape {pos_weight.shape}"
-            )
-        check_nonnegative(pos_weight, "pos_weight")
+    y, z, dtype = paired_arrays(y_true, logits, ("y_true", "logits"), pos_weight, sample_weight)
+    if pos_weight is None:
+        pos_weight = 1
+    pos_weight = real_array(pos_weight, "pos_weight", dtype)
+    if pos_weight.ndim > 1 or (pos_weight.ndim == 1 and pos_weight.shape != z.shape[-1:]):
+        raise ValueError(
+            f"pos_weight must be a scalar or have shape {z.shape[-1:]} (one per column), "
+            f"got shape {pos_weight.shape}"
+        )
+    nonnegative("pos_weight")(pos_weight)
     return Terms(
         _bce_with_logits_formula,
-        (y, z),
+        # the weights of the data's shape (a view), sliced with the blocks like the data
+        (y, z, np.broadcast_to(pos_weight, z.shape)),
         sample_shape=z.shape,
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
         checks=_LABEL_LOGIT_CHECKS,
-        pos_weight=pos_weight,
     )
 
 
 # ------------------------------------------------------------- binary, probabilities
 
 
-def _bce_prob_formula(y, p, *, value, grad, hess):
-    # y log p and (1 - y) log1p(-p) (log(1 - p) without forming 1 - p), so the value is
-    # exact for p down to the smallest subnormal. Only p = 0 or p = 1 makes a term
-    # 0 * log 0, which is 0: such arrays take the masked evaluation below; p = 0 with
-    # y > 0 is +inf. Intermediates are reused in place (out=).
-    if np.ndim(p) == 0 or p.min() == 0 or p.max() == 1:
-        return _bce_prob_formula_at_the_ends(y, p, value=value, grad=grad, hess=hess)
-    out = [None, None, None]
-    q = 1 - y  # exact for y in [0, 1] when y >= 1/2; else the weight of log(1 - p)
-    if value == "sum":  # of two sums of non-positive terms
-        out[0] = -(np.vdot(y, np.log(p)) + np.vdot(q, np.log1p(np.negative(p))))
-    elif value:
-        loss = np.log(p)
-        loss *= y
-        log_q = np.log1p(np.negative(p))
-        loss += np.multiply(log_q, q, out=log_q)
-        out[0] = np.negative(loss, out=loss)
-    if grad or hess:
-        one_minus_p = 1 - p
-        with np.errstate(over="ignore"):  # y / p is +inf for a subnormal p
-            pos = np.divide(y, p)  # y / p
-            neg = np.divide(q, one_minus_p)  # (1 - y) / (1 - p)
-            if hess:
-                h = np.divide(pos, p)
-                h += np.divide(neg, one_minus_p, out=one_minus_p)
-                out[2] = h
-        if grad:
-            out[1] = np.subtract(neg, pos, out=neg)
-    return tuple(out)
+def _bce_formula(y, p, *, value, grad, hess):
+    # (bce): loss = -[y log p + (1 - y) log(1 - p)],
+    #   grad = (1 - y) / (1 - p) - y / p,   hess = (1 - y) / (1 - p)^2 + y / p^2;
+    # log(1 - p) as log1p(-p), exact for p down to the smallest subnormal
+    if p.min() == 0 or p.max() == 1:  # a term 0 log 0 = 0 needs the masked formula
+        return _bce_at_the_ends(y, p, value=value, grad=grad, hess=hess)
+    q, one_minus_p = 1 - y, 1 - p
+    loss = -(y * np.log(p) + q * np.log1p(-p)) if value else None
+    if not (grad or hess):
+        return loss, None, None
+    positive, negative = y / p, q / one_minus_p  # +inf for a subnormal p: the truth
+    return (
+        loss,
+        negative - positive if grad else None,
+        negative / one_minus_p + positive / p if hess else None,
+    )
 
 
-def _bce_prob_formula_at_the_ends(y, p, *, value, grad, hess):
-    # xlogy / xlog1py and masked divisions take 0 * log 0 = 0 and 0 / 0 = 0.
-    out = [None, None, None]
-    q = 1 - y
-    with np.errstate(divide="ignore", over="ignore"):
-        if value:
-            out[0] = -special.xlogy(y, p) - special.xlog1py(q, -p)
-        if grad or hess:
-            # y / p and q / (1 - p), taken as 0 where the numerator is 0 (0 * log 0 = 0)
-            pos = np.divide(y, p, out=np.zeros_like(p), where=y != 0)
-            neg = np.divide(q, 1 - p, out=np.zeros_like(p), where=q != 0)
-            if grad:
-                out[1] = neg - pos
-            if hess:
-                out[2] = pos / np.where(y != 0, p, 1) + neg / np.where(q != 0, 1 - p, 1)
-    return tuple(out)
+def _bce_at_the_ends(y, p, *, value, grad, hess):
+    # (bce) where some p is 0 or 1: each term is 0 where its label weight is 0, also
+    # where its logarithm or ratio is infinite or 0 / 0; y / p = +inf at p = 0 < y
+    q, one_minus_p = 1 - y, 1 - p
+    has_y, has_q = y > 0, q > 0
+    positive = np.where(has_y, y / np.where(has_y, p, 1), 0)
+    negative = np.where(has_q, q / np.where(has_q, one_minus_p, 1), 0)
+    return (
+        -(np.where(has_y, y * np.log(p), 0) + np.where(has_q, q * np.log1p(-p), 0))
+        if value else None,
+        negative - positive if grad else None,
+        np.where(has_q, negative / np.where(has_q, one_minus_p, 1), 0)
+        + np.where(has_y, positive / np.where(has_y, p, 1), 0) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss((_bce_formula, _bce_at_the_ends))
 def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"):
     r"""Binary cross-entropy of targets and predicted probabilities.
 
@@ -279,12 +227,9 @@ def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"
     >>> float(lossfns.binary_cross_entropy(1.0, 0.0))
     inf
     """
-    dtype = float_dtype(y_true, y_prob, sample_weight)
-    y = real_array(y_true, "y_true", dtype, finite=False)
-    p = real_array(y_prob, "y_prob", dtype, finite=False)
-    check_same_shape(y_true=y, y_prob=p)
+    y, p, dtype = paired_arrays(y_true, y_prob, ("y_true", "y_prob"), sample_weight)
     return Terms(
-        _bce_prob_formula,
+        _bce_formula,
         (y, p),
         sample_shape=p.shape,
         sample_weight=sample_weight,
@@ -298,100 +243,51 @@ def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"
 # --------------------------------------------------------------- softmax, row-wise
 
 
-def _softmax_parts(z, w_at=None):
-    """Shared pieces of a stable softmax of the rows of ``z``.
-
-    Returns ``(gap, rest, p, w)``: ``gap = max(z) - z`` (non-negative); with ``e =
-    exp(-gap)``, which is 1 at the row's argmax ``k``, ``rest`` is the sum of ``e`` over
-    the other entries, so that ``logsumexp(z) - z_c = gap_c + log1p(rest)`` is a sum of
-    non-negative terms and small losses keep their relative accuracy; ``p`` is the
-    softmax and ``w = 1 - p``, formed without cancellation: ``rest / (1 + rest)`` at the
-    argmax (the only entry that can exceed 1/2), ``1 - p`` elsewhere. With ``w_at``,
-    one class index per row, ``gap`` and ``w`` are those of these entries only.
-    """
-    # Entries are addressed by flat index (row start + column): NumPy gathers and
-    # scatters along one axis several times faster than with a pair of index arrays.
-    z = np.ascontiguousarray(z)
-    starts = np.arange(0, z.size, z.shape[1])
-    top = starts + np.argmax(z, axis=1)
-    z_flat = z.reshape(-1)
-    high = z_flat[top]
-    e = np.subtract(z, high[:, None])  # -gap, exactly
-    gap = np.negative(e) if w_at is None else high - z_flat[starts + w_at]
-    with np.errstate(under="ignore"):
-        np.exp(e, out=e)
-    e_flat = e.reshape(-1)  # a view: e is C-contiguous as z is
-    e_flat[top] = 0  # for the sum of the others; then back to exp(0) = 1
-    rest = e @ np.ones(e.shape[1], e.dtype)  # row sums: BLAS beats sum(axis=1) on short rows
-    e_flat[top] = 1
-    # scaling rows by a reciprocal (within an ulp of dividing) runs faster in einsum
-    p = np.einsum("ij,i->ij", e, 1 / (1 + rest))  # (out=e would be slower: it aliases)
-    at_top = rest / (1 + rest)
-    if w_at is None:
-        w = np.subtract(1, p)
-        w.reshape(-1)[top] = at_top
-    else:
-        at = starts + w_at
-        w = np.subtract(1, p.reshape(-1)[at])
-        np.copyto(w, at_top, where=at == top)
-    return gap, rest, p, w
-
-
 def _softmax_ce_formula(u, z, *, value, grad, hess):
-    # u: effective target rows (class weight times smoothed target); the loss is
-    # U logsumexp(z) - sum u z = sum_c u_c gap_c + U log1p(rest), U = sum_c u_c, and
-    # its gradient U p - u = p (U - u) - u (1 - p): exact for a confident correct row.
-    gap, rest, p, w = _softmax_parts(z)
-    total = np.einsum("ij->i", u)
-    out = [None, None, None]
-    if value:
-        out[0] = np.einsum("ij,ij->i", u, gap) + total * np.log1p(rest)
-    if hess:  # d/dz_c (U p_c - u_c) = U p_c (1 - p_c)
-        out[2] = total[:, None] * p * w
+    # (softmax-ce): loss = sum_c u_c (-log p_c),  p = softmax(z),  U = sum_c u_c;
+    #   grad = U p - u = (U - u) p - u (1 - p)  (no cancellation where p is near 1),
+    #   hess = U p (1 - p)  (the diagonal)
+    s = Softmax(z)
+    total = row_sums(u)[:, None]
+    return (
+        s.cross_entropy(u) if value else None,
+        (total - u) * s.p - u * s.one_minus_p if grad else None,
+        total * s.p * s.one_minus_p if hess else None,
+    )
+
+
+def _softmax_ce_index_formula(y, z, *, value, grad, hess):
+    # (softmax-ce) with one-hot targets, not formed: loss = -log p_y,
+    #   grad = p - onehot(y), whose entry at y is -(1 - p_y),   hess = p (1 - p)
+    s = Softmax(z)
     if grad:
-        g = np.subtract(total[:, None], u)
-        g *= p
-        g -= np.multiply(u, w, out=w)
-        out[1] = g
-    return tuple(out)
+        p_minus_onehot = s.p.copy()
+        p_minus_onehot[np.arange(len(z)), y] = -s.one_minus_p_at(y)
+    return (
+        s.neg_log_p_at(y) if value else None,
+        p_minus_onehot if grad else None,
+        s.p * s.one_minus_p if hess else None,
+    )
 
 
-def _softmax_ce_index_formula(index, z, *, value, grad, hess):
-    # The formula above with one-hot targets, without forming them: the loss is
-    # gap_y + log1p(rest) and the gradient p - onehot(y), whose entry at y is -(1 - p_y).
-    gap, rest, p, w = _softmax_parts(z, w_at=index)
-    out = [None, None, None]
-    if value:
-        out[0] = gap + np.log1p(rest)
-    if hess:  # p_c (1 - p_c), with 1 - p exact at the row's argmax
-        one_minus_p = 1 - p
-        top = np.argmax(z, axis=1)
-        one_minus_p[np.arange(len(z)), top] = rest / (1 + rest)
-        out[2] = p * one_minus_p
-    if grad:
-        p.reshape(-1)[np.arange(0, p.size, p.shape[1]) + index] = -w
-        out[1] = p
-    return tuple(out)
-
-
-def _softmax_targets(y_true, z, dtype, *, allow_indices=True, dense=True):
+def _softmax_targets(y_true, z, dtype, *, dense=True):
     """Target rows (n, C) from class indices (n,) or probability rows (n, C), and the
     indices (``None`` for probability rows); with ``dense=False``, indices are not
-    expanded into rows (the targets are ``None``)."""
+    expanded into rows (the targets are ``None``). Indices of any integer dtype."""
     y = real_array(y_true, "y_true")
     n, n_classes = z.shape
-    if y.ndim == 1 and allow_indices:
+    if y.ndim == 1:
         if y.shape[0] != n:
             raise ValueError(f"shapes differ: y_true {y.shape}, logits {z.shape}")
         index = check_class_indices(y, "y_true", n_classes)
         if not dense:
             return None, index
-        target = np.zeros(z.shape, dtype)
-        target[np.arange(n), index] = 1
-        return target, index
+        return np.eye(n_classes, dtype=dtype)[index], index
     if y.ndim != 2:
-        expected = "class indices of shape (n,) or " if allow_indices else ""
-        raise ValueError(f"y_true must be {expected}rows of shape {z.shape}, got shape {y.shape}")
+        raise ValueError(
+            f"y_true must be class indices of shape (n,) or rows of shape {z.shape}, "
+            f"got shape {y.shape}"
+        )
     check_same_shape(y_true=y, logits=z)
     y = y.astype(dtype, copy=False)
     check_distribution(y, "y_true", axis=1)
@@ -402,6 +298,8 @@ def _logit_rows(logits, dtype, *, finite=True):
     z = real_array(logits, "logits", dtype, finite=finite)
     if z.ndim != 2:
         raise ValueError(f"logits must have shape (n_samples, n_classes), got shape {z.shape}")
+    if z.shape[1] < 2:
+        raise ValueError(f"logits must have at least 2 classes (columns), got {z.shape[1]}")
     return z
 
 
@@ -409,27 +307,11 @@ def _class_vector(values, name, n_classes, dtype, high=None):
     a = real_array(values, name, dtype)
     if a.shape != (n_classes,):
         raise ValueError(f"{name} must have shape ({n_classes},) (one per class), got {a.shape}")
-    if high is None:
-        check_nonnegative(a, name)
-    else:
-        check_interval(a, name, 0, high)
+    (nonnegative(name) if high is None else within(name, 0, high))(a)
     return a
 
 
-def _class_weighted_terms(formula, u, z, index, class_weight, sample_weight, reduction, dtype, **hyper):
-    # torch's cross_entropy with class indices: the mean divides by the summed weights of
-    # the samples' classes (times their sample weights), not by the number of samples.
-    return Terms(
-        formula,
-        (u, z),
-        sample_shape=z.shape[:1],
-        sample_weight=sample_weight,
-        reduction=reduction,
-        dtype=dtype,
-        rowwise=True,
-        mean_weights=None if class_weight is None or index is None else class_weight[index],
-        **hyper,
-    )
+_LOGIT_ROW_CHECKS = ((1, finite("logits")),)
 
 
 @loss((_softmax_ce_formula, _softmax_ce_index_formula), hessian=True)
@@ -509,24 +391,32 @@ def softmax_cross_entropy(
     plain = not epsilon and class_weight is None  # class indices need no target rows
     z = _logit_rows(logits, dtype, finite=False)
     target, index = _softmax_targets(y_true, z, dtype, dense=not plain)
+    formula, u, mean_weights = _softmax_ce_formula, target, None
     if plain and index is not None:
-        return Terms(
-            _softmax_ce_index_formula, (index, z), sample_shape=z.shape[:1],
-            sample_weight=sample_weight, reduction=reduction, dtype=dtype,
-            rowwise=True, checks=_LOGIT_ROW_CHECKS,
-        )
+        formula, u = _softmax_ce_index_formula, index
     if epsilon:
-        target = (1 - epsilon) * target + dtype.type(epsilon / z.shape[1])
+        u = (1 - epsilon) * u + dtype.type(epsilon / z.shape[1])
     if class_weight is not None:
         class_weight = _class_vector(class_weight, "class_weight", z.shape[1], dtype)
-        target = target * class_weight
-    return _class_weighted_terms(
-        _softmax_ce_formula, target, z, index, class_weight, sample_weight, reduction, dtype,
+        u = u * class_weight
+        if index is not None:
+            # torch's mean with class indices divides by the summed weights of the
+            # samples' classes (times their sample weights), not by the number of samples
+            mean_weights = class_weight[index]
+    return Terms(
+        formula,
+        (u, z),
+        sample_shape=z.shape[:1],
+        sample_weight=sample_weight,
+        reduction=reduction,
+        dtype=dtype,
+        mean_weights=mean_weights,
+        rowwise=True,
         checks=_LOGIT_ROW_CHECKS,
     )
 
 
-@loss
+@loss(_softmax_ce_formula)
 def multi_positive_softmax_cross_entropy(y_true, logits, *, sample_weight=None, reduction="mean"):
     r"""Softmax cross-entropy with several positive classes per row, averaged over them.
 
@@ -580,7 +470,7 @@ def multi_positive_softmax_cross_entropy(y_true, logits, *, sample_weight=None, 
     if y.ndim != 2:
         raise ValueError(f"y_true must be multi-hot rows of shape {z.shape}, got shape {y.shape}")
     check_same_shape(y_true=y, logits=z)
-    check_values_in(y, "y_true", (0, 1))
+    one_of("y_true", (0, 1))(y)
     positives = y.sum(axis=1)
     if positives.min() == 0:
         row = int(np.argmin(positives))
@@ -599,28 +489,21 @@ def multi_positive_softmax_cross_entropy(y_true, logits, *, sample_weight=None, 
 # ----------------------------------------------------------------- margin losses
 
 
-def _plus_minus_labels(y_true, scores, dtype):
-    y = real_array(y_true, "y_true", dtype, finite=False)
-    f = real_array(scores, "scores", dtype, finite=False)
-    check_same_shape(y_true=y, scores=f)
-    return y, f
-
-
 _SIGN_SCORE_CHECKS = ((0, one_of("y_true", (-1, 1))), (1, finite("scores")))
 
 
 def _logistic_formula(y, f, *, value, grad, hess):
-    # log(1 + exp(-y f)) = softplus(-m) of the margin m = y f (exact for y = +-1): the
-    # pairwise logistic loss of the gap m, computed by its stable formula; d/df = y d/dm
-    # and d2/df2 = d2/dm2. (It is also binary cross-entropy with logits at the label
-    # (y + 1) / 2, as the chapter proves.)
-    v, g, h = _pairwise_logistic_formula(y * f, 0, value=value, grad=grad, hess=hess)
-    if g is not None:
-        g = np.multiply(g[0], y, out=g[0])
-    return v, g, None if h is None else h[0]
+    # (logistic): loss = softplus(-m) = log(1 + e^{-m}) of the margin m = y f (exact for y = +-1),
+    #   grad = -y sigma(-m),   hess = sigma(m) sigma(-m)
+    s = Logistic(y * f)
+    return (
+        s.softplus_neg if value else None,
+        -y * s.sigmoid_neg if grad else None,
+        s.curvature if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_logistic_formula)
 def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
     r"""Logistic loss of labels in {-1, +1} and raw scores.
 
@@ -663,33 +546,37 @@ def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
     >>> lossfns.logistic_loss.grad([1, -1], [0.0, 0.0], reduction="none")
     array([-0.5,  0.5])
     """
-    dtype = float_dtype(y_true, scores, sample_weight)
-    y, f = _plus_minus_labels(y_true, scores, dtype)
+    y, f, dtype = paired_arrays(y_true, scores, ("y_true", "scores"), sample_weight)
     return Terms(
         _logistic_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
         reduction=reduction, dtype=dtype, rowwise=True, checks=_SIGN_SCORE_CHECKS,
     )
 
 
-def _hinge_formula(y, f, *, margin, squared, value, grad, hess):
+def _hinge_formula(y, f, *, margin, value, grad, hess):
+    # (hinge): loss = max(0, m - y f),  grad = -y where y f < m (0 at the kink and beyond),
+    #   hess = 0
     slack = margin - y * f
-    active = slack > 0  # at the kink (slack = 0) the derivative taken is 0
-    out = [None, None, None]
-    if value:
-        hinge_value = np.maximum(slack, 0)
-        out[0] = hinge_value * hinge_value if squared else hinge_value
-    if grad:
-        out[1] = np.where(active, -2 * y * slack if squared else -y, 0).astype(f.dtype)
-    if hess:
-        out[2] = np.where(active, 2, 0).astype(f.dtype) if squared else np.zeros_like(f)
-    return tuple(out)
+    return (
+        np.maximum(slack, 0) if value else None,
+        np.where(slack > 0, -y, 0) if grad else None,
+        np.zeros_like(f) if hess else None,
+    )
 
 
-def _margin(margin):
-    return check_scalar(margin, "margin", low=0)
+def _squared_hinge_formula(y, f, *, margin, value, grad, hess):
+    # (squared-hinge): loss = max(0, m - y f)^2,  grad = -2 y max(0, m - y f),
+    #   hess = 2 where y f < m (0 at the kink and beyond)
+    slack = margin - y * f
+    active = np.maximum(slack, 0)
+    return (
+        active * active if value else None,
+        -2 * y * active if grad else None,
+        np.where(slack > 0, 2, 0).astype(f.dtype) if hess else None,
+    )
 
 
-@elementwise_loss
+@elementwise_loss(_hinge_formula)
 def hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Hinge loss of labels in {-1, +1} and raw scores.
 
@@ -733,17 +620,15 @@ def hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     >>> lossfns.hinge.grad([1, -1, 1], [0.5, 0.5, 1.0], reduction="none")
     array([-1.,  1.,  0.])
     """
-    dtype = float_dtype(y_true, scores, sample_weight)
-    y, f = _plus_minus_labels(y_true, scores, dtype)
+    y, f, dtype = paired_arrays(y_true, scores, ("y_true", "scores"), sample_weight)
     return Terms(
         _hinge_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype, rowwise=True, margin=dtype.type(_margin(margin)),
-        checks=_SIGN_SCORE_CHECKS,
-        squared=False,
+        reduction=reduction, dtype=dtype, rowwise=True, checks=_SIGN_SCORE_CHECKS,
+        margin=dtype.type(check_margin(margin)),
     )
 
 
-@elementwise_loss
+@elementwise_loss(_squared_hinge_formula)
 def squared_hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Squared hinge loss of labels in {-1, +1} and raw scores.
 
@@ -788,82 +673,38 @@ def squared_hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="
     >>> lossfns.squared_hinge.grad([1, -1], [0.5, 0.5], reduction="none")
     array([-1.,  3.])
     """
-    dtype = float_dtype(y_true, scores, sample_weight)
-    y, f = _plus_minus_labels(y_true, scores, dtype)
+    y, f, dtype = paired_arrays(y_true, scores, ("y_true", "scores"), sample_weight)
     return Terms(
-        _hinge_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype, rowwise=True, margin=dtype.type(_margin(margin)),
-        checks=_SIGN_SCORE_CHECKS,
-        squared=True,
+        _squared_hinge_formula, (y, f), sample_shape=f.shape, sample_weight=sample_weight,
+        reduction=reduction, dtype=dtype, rowwise=True, checks=_SIGN_SCORE_CHECKS,
+        margin=dtype.type(check_margin(margin)),
     )
 
 
 # --------------------------------------------------------------------- focal losses
 
 
-def _focal_formula(y, z, *, gamma, alpha, value, grad, hess):
-    # With p = sigma(z), q = 1 - p = sigma(-z), s = softplus(-z) = -log p and
-    # r = softplus(z) = -log q, all from one e = exp(-|z|) with no subtraction:
-    #   positive part  f1 = q^g s,  f1' = -q^g (q + g p s),
-    #                  f1'' = p q^g (q (2g + 1) + g s (g p - q)),
-    #   negative part  f0 = f1 at -z (swap p <-> q, s <-> r), f0' = -f1'(-z), f0'' = f1''(-z);
-    # the loss is  a1 y f1 + a0 (1 - y) f0  with a1 = alpha, a0 = 1 - alpha (1 if None).
-    # As in binary cross-entropy, exp(min(z, 0)) and exp(-max(z, 0)) (one of them is 1,
-    # their product is e) give p and q without masks. The row-wise evaluation hands
-    # this formula blocks (never scalars), so buffers are reused in place (out=).
-    high = np.maximum(z, 0)
-    low = np.subtract(z, high)  # min(z, 0), exactly
-    below = np.exp(low)
-    above = np.negative(high)
-    np.exp(above, out=above)
-    e = below * above
-    work = np.add(e, 1)
-    np.reciprocal(work, out=work)  # 1 / (1 + e)
-    p = np.multiply(below, work, out=below)
-    q = np.multiply(above, work, out=above)
-    log1p_e = np.log1p(e, out=e)
-    s = np.subtract(log1p_e, low, out=low)  # -log p
-    r = np.add(log1p_e, high, out=high)  # -log q
-    scratch = log1p_e  # free from here on, as is work
-    w1 = y if alpha is None else alpha * y
-    w0 = (1 - y) if alpha is None else (1 - alpha) * (1 - y)
-    qg, pg = q**gamma, p**gamma
-    out = [None, None, None]
-    if value == "sum":  # of two sums of non-negative terms
-        out[0] = np.vdot(w1 * qg, s) + np.vdot(np.multiply(w0, pg, out=work), r)
-    elif value:
-        loss = w1 * qg
-        loss *= s
-        loss += np.multiply(np.multiply(w0, pg, out=work), r, out=work)
-        out[0] = loss
-    if grad:
-        # w0 pg (p + g q r) - w1 qg (q + g p s)
-        g = np.multiply(q, r, out=work)
-        g *= gamma
-        g += p
-        g *= pg
-        g *= w0
-        part = np.multiply(p, s, out=scratch)
-        part *= gamma
-        part += q
-        part *= qg
-        part *= w1
-        out[1] = np.subtract(g, part, out=g)
-    if hess:
-        h1 = p * qg * (q * (2 * gamma + 1) + gamma * s * (gamma * p - q))
-        h0 = q * pg * (p * (2 * gamma + 1) + gamma * r * (gamma * q - p))
-        out[2] = w1 * h1 + w0 * h0
-    return tuple(out)
+def _focal_formula(y, z, *, gamma, alpha_1, alpha_0, value, grad, hess):
+    # (focal): loss = a1 y q^g s + a0 (1 - y) p^g r,  with p = sigma(z), q = sigma(-z) = 1 - p,
+    #   s = softplus(-z) = -log p, r = softplus(z) = -log q (no subtraction anywhere);
+    #   grad = a0 (1 - y) p^g (p + g q r) - a1 y q^g (q + g p s),
+    #   hess = a1 y q^g (p q (2g + 1) + g p s (g p - q)) + a0 (1 - y) p^g (p q (2g + 1) + g q r (g q - p)),
+    # with p s and q r (each below 0.3) formed first: s and r may be near the float maximum
+    t = Logistic(z)
+    p, q = t.sigmoid, t.sigmoid_neg
+    ps, qr = p * t.softplus_neg, q * t.softplus
+    positive, negative = alpha_1 * y, alpha_0 * (1 - y)
+    pg, qg = p**gamma, q**gamma
+    return (
+        positive * qg * t.softplus_neg + negative * pg * t.softplus if value else None,
+        negative * pg * (p + gamma * qr) - positive * qg * (q + gamma * ps) if grad else None,
+        positive * qg * (p * q * (2 * gamma + 1) + gamma * ps * (gamma * p - q))
+        + negative * pg * (p * q * (2 * gamma + 1) + gamma * qr * (gamma * q - p))
+        if hess else None,
+    )
 
 
-def _focal_hyper(gamma, alpha, dtype):
-    gamma = dtype.type(check_scalar(gamma, "gamma", low=0))
-    if alpha is not None:
-        alpha = dtype.type(check_scalar(alpha, "alpha", low=0, high=1))
-    return gamma, alpha
-
-
-@elementwise_loss
+@elementwise_loss(_focal_formula)
 def focal_loss(y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, reduction="mean"):
     r"""Binary focal loss of targets and logits.
 
@@ -921,40 +762,39 @@ def focal_loss(y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, red
     >>> float(lossfns.focal_loss(1.0, z, gamma=0.0))  # -log 0.9
     0.10536052
     """
-    dtype = float_dtype(y_true, logits, sample_weight)
-    y = real_array(y_true, "y_true", dtype, finite=False)
-    z = real_array(logits, "logits", dtype, finite=False)
-    check_same_shape(y_true=y, logits=z)
-    gamma, alpha = _focal_hyper(gamma, alpha, dtype)
+    y, z, dtype = paired_arrays(y_true, logits, ("y_true", "logits"), sample_weight)
+    gamma = dtype.type(check_scalar(gamma, "gamma", low=0))
+    # alpha weighs the positive term and 1 - alpha the negative one; None weighs both 1
+    alpha = None if alpha is None else check_scalar(alpha, "alpha", low=0, high=1)
+    alpha_1, alpha_0 = (1, 1) if alpha is None else (alpha, 1 - alpha)
     return Terms(
         _focal_formula, (y, z), sample_shape=z.shape, sample_weight=sample_weight,
-        reduction=reduction, dtype=dtype, rowwise=True, gamma=gamma, alpha=alpha,
-        checks=_LABEL_LOGIT_CHECKS,
+        reduction=reduction, dtype=dtype, rowwise=True, checks=_LABEL_LOGIT_CHECKS,
+        gamma=gamma, alpha_1=dtype.type(alpha_1), alpha_0=dtype.type(alpha_0),
     )
 
 
 def _softmax_focal_formula(u, z, *, gamma, value, grad, hess):
-    # g(p) = -(1 - p)^gamma log p per class, the loss is sum_c u_c g(p_c). With
-    # L = -log p = gap + log1p(rest) and w = 1 - p (exact: rest / (1 + rest) at the
-    # argmax, where p may be near 1; elsewhere p <= 1/2 and 1 - p is exact enough),
-    #   p g'(p) = -w^gamma (1 + gamma p L / w)   and   dl/dz_j = v_j - p_j sum_c v_c,
-    # with v_c = u_c p_c g'(p_c), from the softmax Jacobian diag(p) - p p^T.
-    gap, rest, p, w = _softmax_parts(z)
-    nll = gap + np.log1p(rest)[:, None]
-    wg = w**gamma
-    out = [None, None, None]
-    if value:
-        out[0] = (u * wg * nll).sum(axis=1)
+    # (softmax-focal): loss = sum_c u_c (1 - p_c)^g (-log p_c),  p = softmax(z);
+    #   with v_c = -u_c (1 - p_c)^g (1 + g p_c (-log p_c) / (1 - p_c)), p_c times the
+    #   derivative of the loss in p_c, the softmax's Jacobian diag(p) - p p^T gives
+    #   grad_j = v_j - p_j sum_c v_c = v_j (1 - p_j) - p_j sum_{c != j} v_c
+    s = Softmax(z)
+    w = s.one_minus_p
+    focus = w**gamma
     if grad:
-        # L / w -> 1 as p -> 1; where w underflows to 0, so does L, and the limit is used
-        ratio = np.divide(nll, w, out=np.ones_like(w), where=w != 0)
-        v = -u * wg * (1 + gamma * p * ratio)
-        # v_j - p_j sum_c v_c, written as v_j (1 - p_j) - p_j sum_{c != j} v_c
-        out[1] = v * w - p * (v.sum(axis=1, keepdims=True) - v)
-    return tuple(out)
+        # -p log p / (1 - p) -> 1 as p -> 1: the limit where 1 - p underflows to 0
+        ratio = np.where(w > 0, s.p_neg_log_p / w, 1)
+        v = -u * focus * (1 + gamma * ratio)
+        others = row_sums(v)[:, None] - v
+    return (
+        s.cross_entropy(u * focus) if value else None,
+        v * w - s.p * others if grad else None,
+        None,
+    )
 
 
-@loss
+@loss(_softmax_focal_formula)
 def softmax_focal_loss(
     y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, reduction="mean"
 ):
@@ -1009,12 +849,13 @@ def softmax_focal_loss(
     0.00026340128
     """
     dtype = float_dtype(y_true, logits, alpha, sample_weight)
-    z = _logit_rows(logits, dtype)
+    z = _logit_rows(logits, dtype, finite=False)
     target, _ = _softmax_targets(y_true, z, dtype)
     gamma = dtype.type(check_scalar(gamma, "gamma", low=0))
     if alpha is not None:
         target = target * _class_vector(alpha, "alpha", z.shape[1], dtype, high=1)
     return Terms(
         _softmax_focal_formula, (target, z), sample_shape=z.shape[:1],
-        sample_weight=sample_weight, reduction=reduction, dtype=dtype, rowwise=True, gamma=gamma,
+        sample_weight=sample_weight, reduction=reduction, dtype=dtype, rowwise=True,
+        checks=_LOGIT_ROW_CHECKS, gamma=gamma,
     )

@@ -1063,3 +1063,213 @@ def test_common_bad_input(loss_fn, make, kwargs):
         loss_fn(y[:0], pred[:0], **kwargs)
     with pytest.raises(TypeError, match="must hold real numbers"):
         loss_fn(y, pred.astype(str), **kwargs)
+
+
+# ------------------------------------------------ edges of the valid domain (issue 13)
+
+
+FLOAT64_MAX = np.finfo(np.float64).max
+whole_range = st.floats(-FLOAT64_MAX, FLOAT64_MAX)
+
+
+@pytest.mark.parametrize("loss_fn", [sce, mpce, sfocal], ids=["sce", "mpce", "softmax_focal"])
+def test_softmax_losses_are_exact_where_the_gap_overflows(loss_fn):
+    # z_0 - z_1 = 2e308 overflows; the target's 0 on class 1 must not meet it as 0 * inf
+    row = [[1e308, -1e308]]
+    target = [[1, 0]] if loss_fn is mpce else [[1.0, 0.0]]
+    with np.errstate(all="raise"):
+        value, grad = loss_fn.value_and_grad(target, row, reduction="sum")
+    assert value == 0.0
+    assert grad.tolist() == [[0.0, 0.0]]
+    if loss_fn is sce:
+        assert sce([0], row) == 0.0 and sce.grad([0], row).tolist() == [[0.0, 0.0]]
+        assert sce.hess([[1.0, 0.0]], row, reduction="sum").tolist() == [[0.0, 0.0]]
+
+
+@pytest.mark.parametrize("smoothing", [0.01, 0.5])
+def test_softmax_ce_weighs_an_overflowing_gap_without_overflow(smoothing):
+    # the smoothed target puts eps / 2 on class 1: that term is eps / 2 * 2e308, finite for
+    # eps < 1.79 (computed as eps/2 * 1e308 + eps/2 * 1e308, two non-negative terms)
+    value = sce([0], [[1e308, -1e308]], label_smoothing=smoothing, reduction="sum")
+    with mpmath.workdps(60):
+        exact = mp(smoothing) / 2 * (mp(1e308) - mp(-1e308))
+    assert abs(value - exact) <= 4 * EPS * exact
+
+
+@settings(max_examples=200)
+@given(hnp.arrays(np.float64, (3,), elements=whole_range), st.integers(0, 2), st.floats(0, 1))
+def test_softmax_ce_over_the_whole_float_range(row, label, smoothing):
+    # finite wherever the true value is, and within a few ulps of the 60-digit value
+    target = (1 - smoothing) * np.eye(3)[label] + smoothing / 3
+    with np.errstate(all="raise"):
+        value = sce([label], [row], label_smoothing=smoothing, reduction="sum")
+        grad, hess = sce.grad_hess([label], [row], label_smoothing=smoothing, reduction="sum")
+    with mpmath.workdps(60):
+        # -log p_c = (top - z_c) + log sum_j exp(z_j - top): two non-negative terms, so
+        # 60 digits suffice for logits of any size
+        zs = [mp(v) for v in row]
+        top = max(zs)
+        log_rest = mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in zs))
+        exact = mpmath.fsum(mp(t) * ((top - v) + log_rest) for t, v in zip(target, zs))
+    assert np.isfinite(grad).all() and np.isfinite(hess).all()
+    if float(exact) == np.inf:  # beyond the float range once rounded
+        assert value == np.inf
+    elif exact < TINY:
+        assert 0 <= value <= 2 * TINY
+    else:
+        # the target's own rounding (eps relative per entry) and the sum's: 16 eps
+        assert abs(value - exact) <= 16 * EPS * exact
+
+
+@settings(max_examples=200)
+@given(st.sampled_from([0.0, 1.0, 0.25]), whole_range, st.one_of(st.none(), st.floats(0, 4)))
+def test_bce_with_logits_over_the_whole_float_range(y, z, pos_weight):
+    with np.errstate(all="raise"):
+        value = bce(y, z, pos_weight=pos_weight)
+        grad, hess = bce.grad_hess(y, z, pos_weight=pos_weight)
+    exact = bce_reference(y, z, 1 if pos_weight is None else pos_weight)
+    assert np.isfinite(grad) and np.isfinite(hess)
+    if float(exact) == np.inf:
+        assert value == np.inf
+    else:
+        assert abs(value - exact) <= 4 * EPS * exact + np.finfo(np.float64).smallest_subnormal
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from([0.0, 1.0, 0.3]), whole_range, st.sampled_from([0.0, 0.5, 2.0]),
+    st.one_of(st.none(), st.just(0.0), st.floats(1e-300, 1)),
+)
+def test_focal_over_the_whole_float_range(y, z, gamma, alpha):
+    # value, gradient and Hessian finite for every finite logit (the Hessian forms p s and
+    # q r first: s = -log p reaches 1e308 where p = 0) and equal to the 60-digit values.
+    # (A subnormal alpha is left out: alpha y underflows before it meets s.)
+    with np.errstate(all="raise"):
+        value, grad = focal.value_and_grad(y, z, gamma=gamma, alpha=alpha)
+        hess = focal.hess(y, z, gamma=gamma, alpha=alpha)
+    exact, (exact_grad, grad_scale), (exact_hess, hess_scale) = focal_reference(y, z, gamma, alpha)
+    assert np.isfinite(value) and np.isfinite(grad) and np.isfinite(hess)
+    tolerance = (2 * gamma + 8) * EPS
+    assert abs(value - exact) <= tolerance * exact + TINY
+    assert abs(grad - exact_grad) <= tolerance * grad_scale + TINY
+    assert abs(hess - exact_hess) <= 2 * tolerance * hess_scale + TINY
+
+
+@settings(max_examples=200)
+@given(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0, 1))
+def test_bce_prob_over_the_whole_unit_interval(y, p):
+    # subnormal probabilities and the ends included: inf exactly where the truth is
+    with np.errstate(all="raise"):
+        value, grad = bce_prob.value_and_grad(y, p)
+        hess = bce_prob.hess(y, p)
+    with mpmath.workdps(60):
+        weights, logs = (mp(y), 1 - mp(y)), (mpmath.log(mp(p)), mpmath.log1p(-mp(p)))
+        if any(weight > 0 and log == -mpmath.inf for weight, log in zip(weights, logs)):
+            exact = mpmath.inf
+        else:
+            exact = -mpmath.fsum(weight * log for weight, log in zip(weights, logs) if weight > 0)
+    if exact == mpmath.inf:
+        assert value == np.inf
+    else:
+        assert abs(value - exact) <= 4 * EPS * exact + TINY
+    assert not np.isnan(grad) and not np.isnan(hess)
+
+
+@settings(max_examples=100)
+@given(st.sampled_from([-1.0, 1.0]), whole_range, st.floats(0, 1e308))
+def test_margin_losses_over_the_whole_float_range(y, f, margin):
+    # the slack m - y f is exact or overflows only where the loss truly exceeds the range
+    with mpmath.workdps(60):
+        slack = max(mp(margin) - mp(y) * mp(f), 0)
+    with np.errstate(all="raise"):
+        value = hinge(y, f, margin=margin)
+        squared = sq_hinge(y, f, margin=margin)
+        logistic_value = logistic(y, f)
+    assert value == (np.inf if slack > FLOAT64_MAX else float(slack)) or abs(value - slack) <= EPS * slack
+    squared_exact = slack**2
+    assert squared == np.inf if squared_exact > FLOAT64_MAX else abs(squared - squared_exact) <= 2 * EPS * squared_exact + TINY
+    with mpmath.workdps(60):
+        exact = mpmath.log1p(mpmath.exp(-mp(y) * mp(f)))
+    assert abs(logistic_value - exact) <= 2 * EPS * exact + np.finfo(np.float64).smallest_subnormal
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.uint8, np.uint32, np.int8, np.int32])
+def test_class_indices_of_every_integer_dtype_act_like_int64(dtype):
+    rng = np.random.default_rng(40)
+    z, y = rng.normal(size=(9, 4)), rng.integers(0, 4, 9)
+    cw = rng.uniform(0.5, 2, 4)
+    for loss_fn, options in [
+        (sce, {}), (sce, {"label_smoothing": 0.1}), (sce, {"class_weight": cw}),
+        (sfocal, {}), (sfocal, {"alpha": cw / 2}),
+    ]:
+        expected = loss_fn.value_and_grad(y, z, **options)
+        got = loss_fn.value_and_grad(y.astype(dtype), z, **options)
+        assert got[0] == expected[0]
+        np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(sce.hess(y.astype(dtype), z), sce.hess(y, z))
+    with pytest.raises(ValueError, match=r"class indices in range\(4\); found 18446744073709551615"):
+        sce(np.array([0, 2**64 - 1], np.uint64), z[:2])
+
+
+def test_unsigned_and_integer_labels_act_like_float64():
+    rng = np.random.default_rng(41)
+    y01, z = rng.integers(0, 2, 50), rng.normal(size=50)
+    signs = np.where(y01 == 1, 1, -1)
+    cases = [
+        (bce, y01, z), (focal, y01, z), (bce_prob, y01, special.expit(z)),
+        (logistic, signs, z), (hinge, signs, z), (sq_hinge, signs, z),
+    ]
+    for loss_fn, labels_, pred in cases:
+        expected = loss_fn.value_and_grad(labels_.astype(float), pred)
+        for dtype in (np.uint8, np.uint64, np.int8, np.int64) if labels_.min() >= 0 else (np.int8, np.int64):
+            got = loss_fn.value_and_grad(labels_.astype(dtype), pred)
+            assert got[0] == expected[0]
+            np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_float32_numpy_scalars_give_float32():
+    for loss_fn, args in [
+        (bce, (np.float32(1), np.float32(2))), (bce_prob, (np.float32(1), np.float32(0.5))),
+        (focal, (np.float32(1), np.float32(2))), (logistic, (np.float32(1), np.float32(2))),
+        (hinge, (np.float32(1), np.float32(0.5))), (sq_hinge, (np.float32(1), np.float32(0.5))),
+    ]:
+        assert loss_fn(*args).dtype == np.float32
+        assert loss_fn.grad(*args).dtype == np.float32
+
+
+def test_pos_weight_per_element_past_a_block():
+    # a 1-D pos_weight is one weight per element: sliced with the data's blocks
+    n = 3 * lossfns._core.BLOCK_SIZE + 17
+    rng = np.random.default_rng(42)
+    y, z, w = rng.random(n), rng.normal(0, 3, n), rng.uniform(0, 3, n)
+    value, grad = bce.value_and_grad(y, z, pos_weight=w, reduction="none")
+    s = special.expit(z)
+    np.testing.assert_allclose(value, scipy_form(y, z, w), rtol=8 * EPS, atol=1e-300)
+    # (1 - y) sigma(z) - w y sigma(-z) cancels near its zero: a few eps times (1 + w)
+    assert np.all(np.abs(grad - ((1 - y) * s - w * y * (1 - s))) <= 8 * EPS * (1 + w))
+    assert bce(y, z, pos_weight=w) == pytest.approx(value.mean(), rel=n * EPS)
+
+
+def test_extreme_inputs_raise_no_floating_point_error():
+    big, huge = 800.0, 1e308
+    with np.errstate(all="raise"):
+        for z in (-huge, -big, big, huge):
+            for y in (0.0, 1.0, 0.5):
+                bce.value_and_grad(y, z, pos_weight=2.0), bce.hess(y, z)
+                focal.value_and_grad(y, z), focal.grad_hess(y, z)
+            logistic.value_and_grad(1.0, z), logistic.grad_hess(-1.0, z)
+            hinge.grad_hess(1.0, z), sq_hinge.value_and_grad(-1.0, z)
+        for y, p in [(0.0, 0.0), (1.0, 1.0), (1.0, 5e-324), (0.5, 0.0), (0.0, 1 - 2**-53)]:
+            bce_prob.value_and_grad(y, p), bce_prob.hess(y, p)
+        for row in EXTREME_ROWS + [[huge, -huge, 0.0], [-huge, huge, huge]]:
+            for label in range(3):
+                sce.value_and_grad([label], [row]), sce.grad_hess([label], [row], label_smoothing=0.2)
+                sfocal.value_and_grad([label], [row], gamma=0.5)
+            mpce.value_and_grad([[1, 0, 1]], [row])
+
+
+@pytest.mark.parametrize("loss_fn", [sce, sfocal, mpce], ids=["sce", "softmax_focal", "mpce"])
+def test_one_class_is_refused(loss_fn):
+    target = [[1]] if loss_fn is mpce else [0]
+    with pytest.raises(ValueError, match="logits must have at least 2 classes"):
+        loss_fn(target, [[0.5]])
