@@ -29,7 +29,9 @@ __all__ = ["pairwise_hinge", "bpr", "pairwise_logistic", "contrastive", "triplet
 
 def _pair_terms(formula, pos_scores, neg_scores, sample_weight, reduction, **hyper):
     """Terms of a pairwise loss of two finite scores of one shape, evaluated block by block."""
-    pos, neg, dtype = paired_arrays(pos_scores, neg_scores, ("pos_scores", "neg_scores"), sample_weight)
+    pos, neg, dtype = paired_arrays(
+        pos_scores, neg_scores, ("pos_scores", "neg_scores"), sample_weight
+    )
     return Terms(
         formula,
         (pos, neg),
@@ -184,7 +186,9 @@ def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     >>> lossfns.bpr.grad([0.0], [0.0])
     (array([-0.5]), array([0.5]))
     """
-    return _pair_terms(_pairwise_logistic_formula, pos_scores, neg_scores, sample_weight, reduction)
+    return _pair_terms(
+        _pairwise_logistic_formula, pos_scores, neg_scores, sample_weight, reduction
+    )
 
 
 @elementwise_loss(_pairwise_logistic_formula)
@@ -234,7 +238,9 @@ def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="
     >>> lossfns.pairwise_logistic([0.0, 3.0], [0.0, 1.0], reduction="none")
     array([0.69314718, 0.12692801])
     """
-    return _pair_terms(_pairwise_logistic_formula, pos_scores, neg_scores, sample_weight, reduction)
+    return _pair_terms(
+        _pairwise_logistic_formula, pos_scores, neg_scores, sample_weight, reduction
+    )
 
 
 # ---------------------------------------------------------------- contrastive

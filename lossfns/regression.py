@@ -706,7 +706,9 @@ def bucket_centers(edges, y=None):
     index = bucketize(values, e)
     counts = np.bincount(index, minlength=e.size - 1)
     if counts.min() == 0:
-        raise ValueError(f"bucket {int(np.argmin(counts))} holds no value of y; its mean is undefined")
+        raise ValueError(
+            f"bucket {int(np.argmin(counts))} holds no value of y; its mean is undefined"
+        )
     values = values.astype(np.float64)
     sums = np.bincount(index, weights=values, minlength=e.size - 1)
     means = sums / counts

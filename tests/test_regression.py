@@ -725,7 +725,9 @@ def test_float32_scalars_give_float32(f):
 
 def test_unsigned_edges_in_decreasing_order_are_refused():
     # today's difference of unsigned edges wrapped around (3 - 5 = 254) and passed
-    for edges in (np.array([5, 3], np.uint8), np.array([0, 9, 2], np.uint64), np.array([1, 1], np.uint16)):
+    decreasing = [np.array([5, 3], np.uint8), np.array([0, 9, 2], np.uint64),
+                  np.array([1, 1], np.uint16)]
+    for edges in decreasing:
         with pytest.raises(ValueError, match="edges must be strictly increasing"):
             lossfns.bucketize([1.0], edges)
         with pytest.raises(ValueError, match="edges must be strictly increasing"):
