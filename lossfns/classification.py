@@ -81,7 +81,8 @@ def binary_cross_entropy_with_logits(
         Raw scores :math:`z`, same shape as ``y_true``.
     pos_weight : float or array_like, optional
         Non-negative weight :math:`w` of the positive term: a scalar, or one weight per
-        column (shape ``(logits.shape[-1],)``) for multi-label targets, as in PyTorch.
+        column (shape ``(logits.shape[-1],)``) for multi-label targets, as in PyTorch;
+        for 1-D logits that is one weight per element.
     sample_weight : array_like, optional
         Non-negative weights, of the loss's shape or a leading part of it (one per row).
     reduction : {"mean", "sum", "none"}
@@ -203,7 +204,8 @@ def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"
 
     Notes
     -----
-    Computed with ``scipy.special.xlogy`` and ``xlog1py``: no clipping, so the value is
+    Computed as :math:`y \log p` and :math:`(1-y)\operatorname{log1p}(-p)`, with
+    :math:`0 \log 0 = 0` where a probability is exactly 0 or 1: no clipping, so the value is
     exact for probabilities as small as 1e-300 (see :ref:`classification-stability`, where
     it is compared with the :math:`\epsilon`-clipped values other libraries return). A
     probability of exactly 0 (or 1) for a label that has weight on it is an infinite loss,
@@ -362,7 +364,8 @@ def softmax_cross_entropy(
     ``(n, C)``. ``hess`` is the diagonal of the Hessian with respect to each row's
     logits, :math:`\bigl(\sum_c w_c t_c\bigr)\,p_c(1 - p_c)` with :math:`p =
     \operatorname{softmax}(z)` (the off-diagonal entries :math:`-p_c p_j` are left out:
-    this diagonal is what gradient boosting uses); ``grad_hess`` gives both from one pass. The derivation, the maximum-likelihood reading and the numerics are in
+    this diagonal is what gradient boosting uses); ``grad_hess`` gives both from one pass.
+    The derivation, the maximum-likelihood reading and the numerics are in
     :ref:`softmax-cross-entropy`. The log-sum-exp is taken as
     :math:`\log\sum_j e^{z_j} - z_c = (m - z_c) + \operatorname{log1p}\bigl(\sum_{j\ne k}
     e^{z_j - m}\bigr)` with :math:`m = z_k` the row's maximum: both terms are
@@ -530,7 +533,8 @@ def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
     Notes
     -----
     It equals :func:`binary_cross_entropy_with_logits` at the label :math:`(y+1)/2`, term
-    by term (proved in :ref:`logistic-loss`), and is computed by the same stable formula.
+    by term (proved in :ref:`logistic-loss`), and is computed from the same stable parts
+    (softplus and sigmoid from one :math:`e^{-|y f|}`).
     ``grad`` is :math:`-y\,\sigma(-y f)`, ``hess`` is :math:`\sigma(f)\,\sigma(-f)`.
     Labels in {0, 1} are an error, not a silent conversion.
 
@@ -688,8 +692,9 @@ def _focal_formula(y, z, *, gamma, alpha_1, alpha_0, value, grad, hess):
     # (focal): loss = a1 y q^g s + a0 (1 - y) p^g r,  with p = sigma(z), q = sigma(-z) = 1 - p,
     #   s = softplus(-z) = -log p, r = softplus(z) = -log q (no subtraction anywhere);
     #   grad = a0 (1 - y) p^g (p + g q r) - a1 y q^g (q + g p s),
-    #   hess = a1 y q^g (p q (2g + 1) + g p s (g p - q)) + a0 (1 - y) p^g (p q (2g + 1) + g q r (g q - p)),
-    # with p s and q r (each below 0.3) formed first: s and r may be near the float maximum
+    #   hess = a1 y q^g (p q (2g + 1) + g p s (g p - q))
+    #          + a0 (1 - y) p^g (p q (2g + 1) + g q r (g q - p)),
+    # with p s and q r (each at most 1/e) formed first: s or r may be near the float maximum
     t = Logistic(z)
     p, q = t.sigmoid, t.sigmoid_neg
     ps, qr = p * t.softplus_neg, q * t.softplus

@@ -1122,8 +1122,9 @@ def test_softmax_ce_over_the_whole_float_range(row, label, smoothing):
 
 
 @settings(max_examples=200)
-@given(st.sampled_from([0.0, 1.0, 0.25]), whole_range, st.one_of(st.none(), st.floats(0, 4)))
+@given(st.sampled_from([0.0, 1.0, 0.25]), whole_range, st.one_of(st.none(), st.just(0.0), st.floats(1e-300, 4)))
 def test_bce_with_logits_over_the_whole_float_range(y, z, pos_weight):
+    # (a subnormal pos_weight is left out: w y rounds to a few bits before it meets softplus)
     with np.errstate(all="raise"):
         value = bce(y, z, pos_weight=pos_weight)
         grad, hess = bce.grad_hess(y, z, pos_weight=pos_weight)
