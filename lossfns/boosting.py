@@ -96,8 +96,8 @@ HESSIAN_POLICIES = {
     "xgboost": "softmax: 2 p(1 - p), XGBoost's multi:softprob (an upper bound of the Hessian)",
     "lightgbm": "softmax: K/(K - 1) p(1 - p), LightGBM's multiclass (Friedman's factor)",
 }
-"""Every ``hessian=`` policy, with what it means; each loss accepts those listed in its
-entry of :data:`_POLICIES`."""
+"""Every ``hessian=`` policy, with what it means. Each loss accepts some of them (the
+table in :ref:`boosting-zero-hessians`); an unknown one is a ``ValueError`` listing them."""
 
 
 def _abs_floored(r, min_residual):
