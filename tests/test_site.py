@@ -586,3 +586,41 @@ def test_one_search_box_and_ordered_headings(width: int, base_url: str, browser)
         assert styles["h1"][1] >= styles["h2"][1] >= styles["h3"][1], styles
     finally:
         context.close()
+
+
+STATIC_FIGURE_ALT_IS_A_PATH = re.compile(r"(^|/)_images/|\.(png|svg|jpe?g)$")
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p not in GENERATED_PAGES_HTML])
+def test_static_figures_are_numbered_captioned_and_described(path: str, site: Path):
+    """Every image a code cell draws sits in a numbered figure with a caption and alt text."""
+    article = built_soup(site, path).select_one("article")
+    problems = []
+    for image in article.select(".cell_output img"):
+        figure = image.find_parent("figure")
+        caption = figure.find("figcaption") if figure else None
+        number = caption.select_one(".caption-number") if caption else None
+        alt = (image.get("alt") or "").strip()
+        where = image.get("src", "")[-24:]
+        if not (figure and caption and caption.get_text(strip=True)):
+            problems.append(f"image …{where} has no figure caption")
+        elif not (number and re.fullmatch(r"Fig\. \d+", number.get_text(strip=True))):
+            problems.append(f"image …{where} is not numbered")
+        if len(alt) < 20 or STATIC_FIGURE_ALT_IS_A_PATH.search(alt):
+            problems.append(f"image …{where} has no alt text saying what it shows ({alt[:40]!r})")
+    assert not problems, f"{path}:\n" + "\n".join(problems)
+
+
+E_NOTATION = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?e[-+]?\d+\b")
+# The API page is written by the library's docstrings ("rtol 1e-6"), which the lead owns.
+E_NOTATION_EXEMPT = {"appendix/api.html"}
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p not in GENERATED_PAGES_HTML | E_NOTATION_EXEMPT])
+def test_prose_numbers_are_written_for_people(path: str, site: Path):
+    """No number in the prose is in Python's e-notation (1.4e-10): it reads 1.4 × 10⁻¹⁰."""
+    article = built_soup(site, path).select_one("article")
+    for code in article.select("pre, code, .cell_input, .cell_output, .math, script, style"):
+        code.decompose()
+    found = E_NOTATION.findall(article.get_text(" "))
+    assert not found, f"{path} prints {found} in its prose: glue power_of_ten(x, digits) instead"
