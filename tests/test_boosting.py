@@ -527,3 +527,22 @@ def test_default_policies_reach_the_builtin_test_error(loss, hyper, lgb_builtin,
     )
     ours = xgb.train(dict(params, base_score=float(start)), xgb.DMatrix(x, y), rounds, obj=obj)
     assert error(ours.predict(xgb.DMatrix(x_test))) <= 1.02 * builtin
+
+
+# ------------------------------------------------------------------ the benchmark
+
+
+def test_bench_script_runs_at_a_small_size():
+    """A smoke run of bench/boosting.py (the timing itself is not a test)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "boosting.py"
+    spec = importlib.util.spec_from_file_location("bench_boosting", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.speed(rows=1000, repeats=1)
+    for dtype in ("float32", "float64"):
+        assert result["ms"][dtype]["bce grad_hess / numpy"] > 0
+    x, y, x_test, y_test = module.heavy_tailed(0, n=50)
+    assert x.shape == (50, 8) and y_test.shape == (50,)
