@@ -10,12 +10,19 @@ PY_READY := $(VENV)/.installed
 JS_READY := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 HTML := _build/html
+# `make pdf`: the whole book as one PDF from Jupyter Book's LaTeX builder and XeLaTeX, with
+# TeX from Debian (~350 MB, about a minute to install); `make book` links an up-to-date one
+# from every page's download button.
+PDF := _build/latex/book.pdf
+TEX := /usr/bin/xelatex /usr/bin/latexmk /usr/bin/pdftoppm
+TEX_PACKAGES := texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf latexmk poppler-utils
+BOOK_SOURCES = _config.yml _toc.yml references.bib $(wildcard *.md chapters/*/*.md chapters/*/*.ipynb appendix/*.md appendix/*.ipynb lossfns/*.py _ext/*.py bench/results.json)
 # Notebook outputs are cached by code cells only, so the cache is dropped whenever the
 # library, the build extensions, the pinned packages or the stored benchmarks change:
 # the book never shows outputs of older code.
 SOURCE_HASH = $(shell cat lossfns/*.py _ext/*.py requirements.lock bench/results.json | sha256sum | cut -c1-16)
 
-.PHONY: help book serve test lab lock clean bench
+.PHONY: help book serve test lab lock clean bench pdf cells tex
 
 help:
 	@echo "make book   build the static site into $(HTML)"
@@ -24,6 +31,8 @@ help:
 	@echo "make lab    JupyterLab on the project's environment"
 	@echo "make bench  speed and accuracy benchmarks: rewrites bench/results.json"
 	@echo "make lock   re-resolve requirements.in into requirements.lock"
+	@echo "make pdf    the whole book as one PDF: $(PDF) (installs TeX from Debian)"
+	@echo "make cells  write every notebook's install cell and binder/requirements.txt"
 
 $(PY_READY): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,22 +44,46 @@ $(JS_READY): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
+# Grouped: one apt-get run makes all three.
+$(TEX) &:
+	if command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null; \
+	else echo "Install Debian's $(TEX_PACKAGES) (make pdf typesets with XeLaTeX)"; exit 1; fi
+
+tex: $(TEX)
+
 $(CHROMIUM):
 	if command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "Install Debian's chromium package (the browser test drives $(CHROMIUM))"; exit 1; fi
 
-book: $(PY_READY) $(JS_READY)
-	@if [ "$$(cat _build/.source-hash 2>/dev/null)" != "$(SOURCE_HASH)" ]; then \
+# The PDF, if `make pdf` made it after the last change to the book's sources (else nothing).
+PDF_IF_FRESH = $$([ -s $(PDF) ] && [ -z "$$(find $(BOOK_SOURCES) -newer $(PDF) | head -1)" ] && echo $(PDF))
+COLD_IF_CHANGED = if [ "$$(cat _build/.source-hash 2>/dev/null)" != "$(SOURCE_HASH)" ]; then \
 	  echo "lossfns/ or _ext/ changed: building cold"; rm -rf _build; fi
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+book: $(PY_READY) $(JS_READY)
+	@$(COLD_IF_CHANGED)
+	LOSSBOOK_PDF="$(PDF_IF_FRESH)" $(BIN)/jupyter-book build . --warningiserror --keep-going
 	echo "$(SOURCE_HASH)" > _build/.source-hash
 	@echo "The book is at $(CURDIR)/$(HTML)/index.html (make serve: http://127.0.0.1:8000)"
+
+pdf: $(PDF)
+
+$(PDF): $(PY_READY) $(TEX) $(BOOK_SOURCES)
+	@$(COLD_IF_CHANGED)
+	$(BIN)/jupyter-book build . --builder pdflatex --warningiserror --keep-going
+	test -s $@ && touch $@
+	echo "$(SOURCE_HASH)" > _build/.source-hash
+	@echo "The PDF is at $(CURDIR)/$@"
+
+cells: $(PY_READY)
+	$(BIN)/python tools/run_anywhere.py
 
 serve: book
 	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory $(HTML)
 
-test: $(PY_READY) $(JS_READY) $(CHROMIUM)
+test: $(PY_READY) $(JS_READY) $(CHROMIUM) $(TEX)
 	$(BIN)/python -m pytest
 
 # Timing is noisy, so it is not part of `make test` (which runs the accuracy check and a
