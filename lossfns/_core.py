@@ -469,6 +469,19 @@ class Weighting:
         """The terms times their factors: :math:`w_i \\ell_i`, over the total for a mean."""
         return terms if factor is None else terms * self.expand(factor, terms.ndim)
 
+    def total(self, terms: np.ndarray, factor):
+        """The sum of the terms times their factors.
+
+        One factor for all (an unweighted mean's 1/n) multiplies the sum, which saves a
+        pass over the terms; only where that sum overflows are the terms scaled first,
+        so that a mean overflows only where its value does."""
+        if factor is None or np.ndim(factor) > 0:
+            return np.sum(self.weigh(terms, factor), dtype=self.dtype)
+        total = np.sum(terms, dtype=self.dtype)
+        if np.isinf(total):
+            return np.sum(terms * factor, dtype=self.dtype)
+        return total * factor
+
     def scale(self, derivative, factor, out=None):
         """``derivative`` times the factors (a tuple for several predictions); written
         into ``out`` (a view of the result) when given."""
@@ -517,11 +530,10 @@ def evaluate_in_blocks(
         v, g, h = formula(*block, value=value, grad=grad, hess=hess)
         factor = weighting.rows(rows)
         if v is not None:
-            weighted = weighting.weigh(v, factor)
             if weighting.reduction == "none":
-                pieces.append(weighted)
+                pieces.append(weighting.weigh(v, factor))
             else:
-                value_sum.append(np.sum(weighted, dtype=weighting.dtype))
+                value_sum.append(weighting.total(v, factor))
         for k, derivative in enumerate((g, h)):
             if derivative is None:
                 continue
@@ -630,9 +642,7 @@ class Terms:
             v, g, h = formula(*self.arrays, value=value, grad=grad, hess=hess)
             w, factor = self.weighting, self.weighting.factor
             if v is not None:
-                v = w.weigh(v, factor)
-                if w.reduction != "none":
-                    v = np.sum(v, dtype=w.dtype)
+                v = w.weigh(v, factor) if w.reduction == "none" else w.total(v, factor)
             return (
                 v,
                 None if g is None else w.scale(g, factor),
