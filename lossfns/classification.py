@@ -698,13 +698,13 @@ def _focal_formula(y, z, *, gamma, alpha_1, alpha_0, value, grad, hess):
     t = Logistic(z)
     p, q = t.sigmoid, t.sigmoid_neg
     ps, qr = p * t.softplus_neg, q * t.softplus
-    positive, negative = alpha_1 * y, alpha_0 * (1 - y)
-    pg, qg = p**gamma, q**gamma
+    # the weights of the two terms, a1 y q^g and a0 (1 - y) p^g
+    positive, negative = alpha_1 * y * q**gamma, alpha_0 * (1 - y) * p**gamma
     return (
-        positive * qg * t.softplus_neg + negative * pg * t.softplus if value else None,
-        negative * pg * (p + gamma * qr) - positive * qg * (q + gamma * ps) if grad else None,
-        positive * qg * (p * q * (2 * gamma + 1) + gamma * ps * (gamma * p - q))
-        + negative * pg * (p * q * (2 * gamma + 1) + gamma * qr * (gamma * q - p))
+        positive * t.softplus_neg + negative * t.softplus if value else None,
+        negative * (p + gamma * qr) - positive * (q + gamma * ps) if grad else None,
+        positive * (p * q * (2 * gamma + 1) + gamma * ps * (gamma * p - q))
+        + negative * (p * q * (2 * gamma + 1) + gamma * qr * (gamma * q - p))
         if hess else None,
     )
 
