@@ -163,18 +163,15 @@ def _bce_formula(y, p, *, value, grad, hess):
 
 
 def _bce_at_the_ends(y, p, *, value, grad, hess):
-    # (bce) where some p is 0 or 1: each term is 0 where its label weight is 0, also
-    # where its logarithm or ratio is infinite or 0 / 0; y / p = +inf at p = 0 < y
-    q, one_minus_p = 1 - y, 1 - p
-    has_y, has_q = y > 0, q > 0
-    positive = np.where(has_y, y / np.where(has_y, p, 1), 0)
-    negative = np.where(has_q, q / np.where(has_q, one_minus_p, 1), 0)
+    # (bce) where some p is 0 or 1: a term whose label weight is 0 is 0 (0 log 0 = 0), so
+    # its p is taken as 1 (or 0) there, where its log or ratio would be infinite or 0 / 0
+    q = 1 - y
+    p_pos, p_neg = np.where(y > 0, p, 1), np.where(q > 0, p, 0)
+    positive, negative = y / p_pos, q / (1 - p_neg)  # +inf where p = 0 < y: the truth
     return (
-        -(np.where(has_y, y * np.log(p), 0) + np.where(has_q, q * np.log1p(-p), 0))
-        if value else None,
+        -(y * np.log(p_pos) + q * np.log1p(-p_neg)) if value else None,
         negative - positive if grad else None,
-        np.where(has_q, negative / np.where(has_q, one_minus_p, 1), 0)
-        + np.where(has_y, positive / np.where(has_y, p, 1), 0) if hess else None,
+        negative / (1 - p_neg) + positive / p_pos if hess else None,
     )
 
 
