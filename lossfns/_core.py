@@ -76,14 +76,19 @@ __all__ = [
 
 REDUCTIONS = ("mean", "sum", "none")
 
-BLOCK_SIZE = 1 << 15
+BLOCK_SIZE = 16_000
 """Entries per array in one block of a row-wise evaluation (:func:`evaluate_in_blocks`).
 
-A formula allocates a dozen temporaries the size of its block; at 32 768 float64 entries
-(256 KiB each) they stay in the 2 MiB L2 cache while the work per block still dwarfs
-NumPy's per-call overhead. Measured with ``bench/speed.py`` (value and gradient of every
-benchmarked loss at 10^5-10^7 entries, one thread) against 8 192, 16 384 and 65 536:
-the chosen size was fastest or within 3 % of the fastest for every loss."""
+A formula holds a dozen temporaries the size of its block. At 16 000 float64 entries
+(125 KiB) each stays below glibc's 128 KiB threshold for serving an allocation with
+``mmap``; larger blocks are faster per entry once the process has freed a large array
+(which raises glibc's thresholds), but at 10^5 entries they make the allocator return
+and re-fault its heap on every call. Measured (``bench/compare.py --clock process
+--block-size``, value and gradient against the tuned code of commit 5321800, one
+thread; page faults per call from ``getrusage``): at 10^5 entries, blocks of 32 768 took
+4.6x the tuned code's time for BCE with logits with 1 181 faults per call and 6.6x for
+MSE, blocks of 16 000 3.0x and 1.23x, blocks of 8 192 1.7x and 1.65x with no faults; at
+10^6 entries 32 768 was best (1.07-1.28x), 16 000 within 0.1 of it."""
 
 
 Formula = Callable[..., tuple[Any, Any, Any]]
