@@ -47,7 +47,7 @@ _LABEL_LOGIT_CHECKS = ((0, within("y_true", 0, 1)), (1, finite("logits")))
 # ---------------------------------------------------------------- binary, logits
 
 
-def _bce_with_logits_formula(y, z, pos_weight, *, value, grad, hess):
+def _bce_with_logits_formula(y, z, pos_weight=1.0, *, value, grad, hess):
     # (bce-logits): loss = w y softplus(-z) + (1 - y) softplus(z),
     #   grad = (1 - y) sigma(z) - w y sigma(-z),   hess = (1 - y + w y) sigma(z) sigma(-z)
     s = Logistic(z)
@@ -128,16 +128,19 @@ def binary_cross_entropy_with_logits(
             f"got shape {pos_weight.shape}"
         )
     nonnegative("pos_weight")(pos_weight)
+    # one weight is a scalar factor; weights per column take the data's shape (a view),
+    # sliced with the blocks like the data
+    arrays = (y, z) if pos_weight.ndim == 0 else (y, z, np.broadcast_to(pos_weight, z.shape))
     return Terms(
         _bce_with_logits_formula,
-        # the weights of the data's shape (a view), sliced with the blocks like the data
-        (y, z, np.broadcast_to(pos_weight, z.shape)),
+        arrays,
         sample_shape=z.shape,
         sample_weight=sample_weight,
         reduction=reduction,
         dtype=dtype,
         rowwise=True,
         checks=_LABEL_LOGIT_CHECKS,
+        **({"pos_weight": pos_weight[()]} if pos_weight.ndim == 0 else {}),
     )
 
 
