@@ -41,8 +41,13 @@ YEAR = re.compile(r"(?:19|20)\d\d")
 # digits of a reference, and numbers a page quotes from the study notes in order to refute them.
 STATED: dict[str, str] = {
     "appendix/benchmarks.ipynb": "16 300 53 200 150 50 1.1 100",  # input ranges; 2^-53; torch's -100 clamp
-    "chapters/boosting/multiclass.ipynb": "1.5 500",
+    "chapters/boosting/focal_ziln.ipynb": "200 0.02 4\u202f000 5\u202f000 50 0.25 0.5 3.5 2.5",
+    # XGBoost issue and pull-request numbers: references, not results
+    "chapters/boosting/multiclass.ipynb": "1.5 500 638 5769 10258 2345",
     "chapters/boosting/newton.ipynb": "0.5 12 50",
+    # rounds, the floor, the quantile level (and its 90 % target), data sizes; MAPE's 100 and
+    # 200 and SMAPE's 800 are constants of their formulas
+    "chapters/boosting/zero_hessians.ipynb": "100 200 0.001 0.9 90 800 2\u202f000 4\u202f000",
     "chapters/classification/bce_with_logits.ipynb": "0.8 0.1 50 60 0.3 0.7 30 13 800",
     # 0.0002625 and 0.105: the notes' rounded example, quoted
     "chapters/classification/focal_loss.ipynb":
