@@ -335,18 +335,23 @@ def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
     # (triplet): loss = max(0, D(a, p) - D(a, n) + m), D(x, y) = |x - y| or |x - y|^2;
     #   grad = (u_p - u_n, -u_p, u_n) where the loss is positive, else 0 (also at the kink),
     #   with u = (a - x) / |a - x| (0 at a zero distance), or u = 2 (a - x) when squared
-    to_pos, to_neg = a - p, a - n
+    to_pos, to_neg, scale = a - p, a - n, 1
+    if not (np.isfinite(to_pos).all() and np.isfinite(to_neg).all()):
+        # a difference beyond the float range: work on quarters (a power of two, so exact
+        # but for subnormal entries, which cannot matter next to one so large); their sums
+        # below stay in range too
+        to_pos, to_neg, scale = a / 4 - p / 4, a / 4 - n / 4, 4
     if squared:
         # |a - p|^2 - |a - n|^2 as the sum of (n - p)(2a - p - n): no square of a large
         # distance overflows, and close distances do not cancel
-        slack = row_sums((to_pos - to_neg) * (to_pos + to_neg)) + margin
+        slack = scale * scale * row_sums((to_pos - to_neg) * (to_pos + to_neg)) + margin
     else:
         d_pos, d_neg = row_norms(to_pos), row_norms(to_neg)
-        slack = d_pos - d_neg + margin
+        slack = scale * (d_pos - d_neg) + margin
     if grad:
         active = (slack > 0)[:, None]
         if squared:
-            u_pos, u_neg = 2 * to_pos, 2 * to_neg
+            u_pos, u_neg = 2 * scale * to_pos, 2 * scale * to_neg
         else:
             u_pos = to_pos / np.where(d_pos > 0, d_pos, 1)[:, None]
             u_neg = to_neg / np.where(d_neg > 0, d_neg, 1)[:, None]

@@ -764,3 +764,20 @@ def test_integer_and_unsigned_scores_behave_like_float64(dtype):
     y, d = np.array([1, 0, 0], dtype), np.array([2, 0, 1], dtype)
     np.testing.assert_array_equal(contrastive(y, d, reduction="none"),
                                   contrastive(y.astype(float), d.astype(float), reduction="none"))
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_triplet_where_a_difference_overflows(squared):
+    # a - p = 2e308 is beyond the float range; the loss compares two such distances,
+    # which may differ by a finite amount: computed on quarters, no nan
+    big = 1e308
+    with np.errstate(all="raise"):
+        value = triplet([[big, 0.0]], [[-big, 0.0]], [[-big, 0.0]], margin=2.0,
+                        squared=squared, reduction="none")
+        beyond = triplet([[big, 0.0]], [[-big, 0.0]], [[big, 0.0]], squared=squared,
+                         reduction="none")
+        grads = triplet.grad([[big, 0.0]], [[-big, 0.0]], [[-big, 1.0]], margin=2.0,
+                             squared=squared, reduction="none")
+    assert value[0] == 2.0  # equal distances: the margin
+    assert beyond[0] == np.inf  # 2e308 - 0 + 1 is beyond the range
+    assert all(np.isfinite(g).all() for g in grads) or squared
