@@ -37,6 +37,7 @@ __all__ = [
     "logistic_loss",
     "hinge",
     "squared_hinge",
+    "multiclass_hinge",
     "focal_loss",
     "softmax_focal_loss",
 ]
@@ -685,6 +686,128 @@ def squared_hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="
     )
 
 
+
+# ------------------------------------------------------------------ multi-class hinge
+
+
+def _weston_watkins_formula(y, f, *, margin, value, grad, hess):
+    # (multiclass-hinge), Weston-Watkins: loss = sum_{j != y} max(0, m + f_j - f_y),
+    #   grad_j = [m + f_j - f_y > 0] for j != y,  grad_y = -(number of such j); 0 at a kink
+    rows = np.arange(len(f))
+    slack = margin + f - f[rows, y][:, None]
+    slack[rows, y] = 0  # the true class is not its own rival
+    if grad:
+        g = (slack > 0).astype(f.dtype)
+        g[rows, y] = -row_sums(g)
+    return (
+        row_sums(np.maximum(slack, 0)) if value else None,
+        g if grad else None,
+        None,
+    )
+
+
+def _crammer_singer_formula(y, f, *, margin, value, grad, hess):
+    # (multiclass-hinge), Crammer-Singer: loss = max(0, m + f_r - f_y), r the strongest rival
+    #   argmax_{j != y} f_j;  grad = e_r - e_y where m + f_r - f_y > 0, else 0
+    rows = np.arange(len(f))
+    rivals = f.copy()
+    rivals[rows, y] = -np.inf
+    r = np.argmax(rivals, axis=1)
+    slack = margin + f[rows, r] - f[rows, y]
+    if grad:
+        g = np.zeros_like(f)
+        active = (slack > 0).astype(f.dtype)
+        g[rows, r] = active
+        g[rows, y] = -active
+    return (
+        np.maximum(slack, 0) if value else None,
+        g if grad else None,
+        None,
+    )
+
+
+_MULTICLASS_HINGE = {"crammer_singer": _crammer_singer_formula, "weston_watkins": _weston_watkins_formula}
+
+
+@loss((_crammer_singer_formula, _weston_watkins_formula))
+def multiclass_hinge(
+    y_true, scores, *, margin=1.0, method="crammer_singer", sample_weight=None, reduction="mean"
+):
+    r"""Multi-class hinge loss of class indices and a row of scores per sample.
+
+    .. math::
+
+        \ell_{\mathrm{CS}}(y, f) = \max\bigl(0,\; m + \max_{j \ne y} f_j - f_y\bigr), \qquad
+        \ell_{\mathrm{WW}}(y, f) = \sum_{j \ne y} \max(0,\; m + f_j - f_y) .
+
+    Parameters
+    ----------
+    y_true : array_like
+        Integer class indices in ``range(C)``, shape ``(n,)``.
+    scores : array_like
+        Raw scores, shape ``(n, C)``, ``C >= 2``.
+    margin : float
+        :math:`m \ge 0` (1 by default).
+    method : {"crammer_singer", "weston_watkins"}
+        Crammer–Singer charges the strongest rival class only (scikit-learn's multi-class
+        ``hinge_loss``, ``LinearSVC(multi_class="crammer_singer")``); Weston–Watkins charges
+        every class within the margin of the true one.
+    sample_weight : array_like, optional
+        Non-negative weight of each sample, shape ``(n,)``.
+    reduction : {"mean", "sum", "none"}
+        ``"none"`` returns one (weighted) value per sample.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The reduced loss, float32 when every float input is float32, else float64.
+
+    Notes
+    -----
+    ``grad`` (shape ``(n, C)``) is the subgradient: :math:`e_r - e_y` for Crammer–Singer
+    (:math:`r` the strongest rival, the first in index order on a tie) and, for
+    Weston–Watkins, 1 at every rival within the margin and minus their number at
+    :math:`y`; **0 at a kink** (a slack exactly 0). With two classes both equal
+    :func:`hinge` of :math:`f_1 - f_0`. Derived in :ref:`hinge-multiclass`.
+
+    References
+    ----------
+    - J. Weston, C. Watkins, "Support vector machines for multi-class pattern recognition",
+      ESANN 1999.
+    - K. Crammer, Y. Singer, "On the algorithmic implementation of multiclass kernel-based
+      vector machines", JMLR 2, 2001.
+
+    Examples
+    --------
+    >>> import lossfns
+    >>> scores = [[2.0, 1.5, 0.0], [0.0, 0.5, 1.0]]
+    >>> lossfns.multiclass_hinge([0, 0], scores, reduction="none")
+    array([0.5, 2. ])
+    >>> lossfns.multiclass_hinge([0, 0], scores, method="weston_watkins", reduction="none")
+    array([0.5, 3.5])
+    >>> lossfns.multiclass_hinge.grad([0, 0], scores, reduction="none")
+    array([[-1.,  1.,  0.],
+           [-1.,  0.,  1.]])
+    """
+    if method not in _MULTICLASS_HINGE:
+        raise ValueError(f"method must be one of {sorted(_MULTICLASS_HINGE)}, got {method!r}")
+    dtype = float_dtype(y_true, scores, sample_weight)
+    f = real_array(scores, "scores", dtype)
+    if f.ndim != 2:
+        raise ValueError(f"scores must have shape (n_samples, n_classes), got shape {f.shape}")
+    if f.shape[1] < 2:
+        raise ValueError(f"scores must have at least 2 classes (columns), got {f.shape[1]}")
+    y = real_array(y_true, "y_true")
+    if y.shape != f.shape[:1]:
+        raise ValueError(f"shapes differ: y_true {y.shape}, scores {f.shape} (one index per row)")
+    index = check_class_indices(y, "y_true", f.shape[1])
+    return Terms(
+        _MULTICLASS_HINGE[method], (index, f), sample_shape=f.shape[:1],
+        sample_weight=sample_weight, reduction=reduction, dtype=dtype, rowwise=True,
+        checks=((1, finite("scores")),), margin=dtype.type(check_margin(margin)),
+    )
+
+
 # --------------------------------------------------------------------- focal losses
 
 
@@ -837,8 +960,8 @@ def softmax_focal_loss(
 
     Notes
     -----
-    ``grad`` (shape ``(n, C)``) follows from the softmax Jacobian; see
-    :ref:`focal-loss`. With two classes and logits :math:`(0, z)` it equals
+    ``grad`` (shape ``(n, C)``) follows from the softmax Jacobian; derived in
+    :ref:`focal-multiclass`. With two classes and logits :math:`(0, z)` it equals
     :func:`focal_loss` with ``alpha`` = :math:`\alpha_1`, :math:`1-\alpha_1 = \alpha_0`.
 
     References

@@ -65,6 +65,20 @@ def _class_indices(rng, n, classes=5):
     return rng.integers(0, classes, n), rng.normal(0, 3, (n, classes))
 
 
+def _class_scores(rng, n, classes=4, margin=1.0):
+    """Class indices and score rows whose slacks m + f_j - f_y sit 0.3 or more from 0 (the
+    kinks) and whose rivals differ by 0.6 or more (a unique strongest rival)."""
+    y = rng.integers(0, classes, n)
+    # slacks ..., -0.5, 0.5, 1.5, ... in a random order per row, jittered by less than 0.2
+    slacks = np.stack([rng.permutation(classes - 1) for _ in range(n)]) - (classes - 3) / 2
+    slacks = slacks + rng.uniform(-0.2, 0.2, slacks.shape)
+    f = np.zeros((n, classes))
+    rival = np.ones((n, classes), bool)
+    rival[np.arange(n), y] = False
+    f[rival] = (slacks - margin).ravel()
+    return y, f + rng.normal(0, 2, (n, 1))  # a shift per row changes no slack
+
+
 def _probability_rows(rng, n, classes=5):
     t = rng.dirichlet(np.ones(classes), n)
     return t, rng.normal(0, 3, (n, classes))
@@ -120,6 +134,7 @@ CASES: dict[str, Case] = {
     "logistic_loss": Case(lossfns.logistic_loss, _signs_scores),
     "hinge": Case(lossfns.hinge, _signs_scores),
     "squared_hinge": Case(lossfns.squared_hinge, _signs_scores),
+    "multiclass_hinge": Case(lossfns.multiclass_hinge, _class_scores),
     "focal_loss": Case(lossfns.focal_loss, _soft_logits, hyper={"gamma": 2.0, "alpha": 0.25}),
     "softmax_focal_loss": Case(lossfns.softmax_focal_loss, _probability_rows, hyper={"gamma": 1.5}),
     "mse": Case(lossfns.mse, _regression),
