@@ -30,7 +30,7 @@ import numpy as np
 from scipy import optimize
 
 from . import classification, ltv, regression
-from ._core import ElementwiseLoss, Loss
+from ._core import ElementwiseLoss, Loss, check_scalar, nonnegative, real_array
 
 __all__ = [
     "objective",
@@ -40,45 +40,6 @@ __all__ = [
     "softmax_hessian_factor",
     "ziln_grad_hess",
 ]
-
-
-# ------------------------------------------------------------------- validation
-# (this module's own, so that it relies on nothing of the core but the Loss classes)
-
-
-def real_array(x, name, dtype=None, *, finite=True):
-    """``x`` as a non-empty real array (cast to ``dtype``), finite unless ``finite=False``."""
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be an array of real numbers: {error}") from None
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    if a.size == 0:
-        raise ValueError(f"{name} is empty")
-    if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a if dtype is None else a.astype(dtype, copy=False)
-
-
-def check_nonnegative(a, name):
-    smallest = a.min()
-    if not smallest >= 0:
-        raise ValueError(f"{name} must be non-negative; found {smallest}")
-
-
-def check_scalar(value, name, *, low=None, high=None, low_inclusive=True):
-    """A hyper-parameter as a finite float in the stated range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value < low or (value == low and not low_inclusive)):
-        raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
-    return value
 
 
 # ------------------------------------------------------------------- the policies
@@ -612,7 +573,7 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
         w = real_array(sample_weight, "sample_weight", np.dtype(np.float64))
         if w.shape != y.shape:
             raise ValueError(f"sample_weight has shape {w.shape}; it must be {y.shape}")
-        check_nonnegative(w, "sample_weight")
+        nonnegative("sample_weight")(w)
         if not w.sum() > 0:
             raise ValueError("sample_weight sums to zero; no minimiser is defined")
     ones = np.ones_like(y) if w is None else w
@@ -684,7 +645,7 @@ def _softmax_init(y_true, sample_weight, n_classes, label_smoothing=0.0, class_w
     w = np.ones(len(targets))
     if sample_weight is not None:
         w = real_array(sample_weight, "sample_weight", np.dtype(np.float64))
-        check_nonnegative(w, "sample_weight")
+        nonnegative("sample_weight")(w)
     classification.softmax_cross_entropy(
         y if y.ndim == 2 else labels, np.zeros((len(targets), K)),
         label_smoothing=label_smoothing, class_weight=class_weight, sample_weight=w,
