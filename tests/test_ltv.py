@@ -47,8 +47,11 @@ def ziln_reference(y, l0, mu, l2):
 
 
 def as_float(x):
-    """An mpf as a float; beyond the float range it becomes +-inf, as it should."""
-    return float(x) if abs(x) <= FLOAT_MAX else float(mpmath.sign(x)) * np.inf
+    """An mpf rounded to a float: values up to half an ulp beyond the largest float round
+    to it, larger ones to +-inf, as IEEE rounding does."""
+    if abs(x) < FLOAT_MAX + mpmath.mpf(2) ** 970:
+        return float(min(max(x, -FLOAT_MAX), FLOAT_MAX))
+    return float(mpmath.sign(x)) * np.inf
 
 
 MAX = float(FLOAT_MAX)
