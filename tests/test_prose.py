@@ -71,7 +71,7 @@ STATED: dict[str, str] = {
     "chapters/ranking/metric_learning.ipynb": "0.25 0.05 0.5",
     "chapters/ranking/pairwise.ipynb": "50 80 30 0.1 1000",
     # 33 and 34: floor and ceiling of 1000/30, an exercise's arithmetic
-    "chapters/regression/buckets.ipynb": "20 19 0.2 0.5 1.2 1\u202f000 20\u202f000 30 1000 33 34",
+    "chapters/regression/buckets.ipynb": "20 19 0.2 0.5 1.2 1\u202f000 20\u202f000 30 1000 33 34 0.1",
     "chapters/regression/huber.ipynb": "50 5\u202f000 5\u202f000\u202f000 0.25 12 800",
     "chapters/regression/mle.ipynb": "200 110 100 11 20 0.6",
     "chapters/regression/percentage_errors.ipynb": "100 200 400",  # constants of MAPE and SMAPE
