@@ -748,10 +748,11 @@ def multiclass_hinge(
         Raw scores, shape ``(n, C)``, ``C >= 2``.
     margin : float
         :math:`m \ge 0` (1 by default).
-    method : {"crammer_singer", "weston_watkins"}
-        Crammer–Singer charges the strongest rival class only (scikit-learn's multi-class
-        ``hinge_loss``, ``LinearSVC(multi_class="crammer_singer")``); Weston–Watkins charges
-        every class within the margin of the true one.
+    method : str
+        ``"crammer_singer"`` (the default) or ``"weston_watkins"``. Crammer–Singer
+        charges the strongest rival class only (scikit-learn's multi-class ``hinge_loss``,
+        ``LinearSVC(multi_class="crammer_singer")``); Weston–Watkins charges every class
+        within the margin of the true one.
     sample_weight : array_like, optional
         Non-negative weight of each sample, shape ``(n,)``.
     reduction : {"mean", "sum", "none"}
