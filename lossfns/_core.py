@@ -837,7 +837,7 @@ _LATEX_WORDS = {
     r"\Bigr": "", r"\left": "", r"\right": "", r"\lvert": "|", r"\rvert": "|",
     r"\pm": "±", r"\beta": "β", r"\theta": "θ", r"\eta": "η", r"\kappa": "κ",
     r"\phi": "φ", r"\psi": "ψ", r"\omega": "ω", r"\Delta": "Δ", r"\rho": "ρ",
-    r"\propto": "∝", r"\sim": "~", r"\ldots": "…", r"\dots": "…", r"\cdots": "⋯",
+    r"\mathbf": "", r"\mathrm": "", r"\propto": "∝", r"\sim": "~", r"\ldots": "…", r"\dots": "…", r"\cdots": "⋯",
 }
 _LATEX_WORD = re.compile(
     "|".join(re.escape(word) + (r"(?![A-Za-z])" if word[-1].isalpha() else "")

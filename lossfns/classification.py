@@ -839,8 +839,9 @@ def focal_loss(y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, red
 
     .. math::
 
-        \ell(y, z) = -\alpha_t\,(1 - p_t)^{\gamma}\log p_t, \qquad p = \sigma(z),\quad
-        p_t = \begin{cases} p & y = 1\\ 1-p & y = 0\end{cases},\quad
+        \ell(y, z) = -\alpha_t\,(1 - p_t)^{\gamma}\log p_t, \qquad p = \sigma(z),
+
+        p_t = \begin{cases} p & y = 1\\ 1-p & y = 0\end{cases},\qquad
         \alpha_t = \begin{cases} \alpha & y = 1\\ 1-\alpha & y = 0\end{cases}.
 
     For a soft label :math:`y \in [0, 1]` the loss is the expectation over a Bernoulli

@@ -525,8 +525,8 @@ def mutual_information(joint, *, base=None):
     .. math::
 
         I(X; Y) = \sum_{x, y} p(x, y) \log \frac{p(x, y)}{p(x)\,p(y)}
-                = D_{\mathrm{KL}}\bigl(p(x, y) \,\|\, p(x)\,p(y)\bigr)
-                = H(Y) - H(Y \mid X)
+
+        I(X; Y) = D_{\mathrm{KL}}\bigl(p(x, y) \,\|\, p(x)\,p(y)\bigr) = H(Y) - H(Y \mid X)
 
     Parameters
     ----------

@@ -141,8 +141,8 @@ def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
 
     .. math::
 
-        \ell(y; l) = -\mathbf 1[y = 0]\log(1 - p)
-            - \mathbf 1[y > 0]\Bigl(\log p - \log\bigl(y\,\sigma\sqrt{2\pi}\bigr)
+        \ell(y; l) = {}& -\mathbf 1[y = 0]\log(1 - p) \\
+            & - \mathbf 1[y > 0]\Bigl(\log p - \log\bigl(y\,\sigma\sqrt{2\pi}\bigr)
             - \frac{(\log y - \mu)^2}{2\sigma^2}\Bigr),
 
     the negative log of the density of a mixture that is 0 with probability

@@ -838,7 +838,8 @@ def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, redu
     .. math::
 
         \ell(c, T, z) = -\bigl[c\,T\log\sigma(z) + (1 - c)\log(1 - \sigma(z))\bigr]
-                      = c\,T\operatorname{softplus}(-z) + (1 - c)\operatorname{softplus}(z).
+
+        \ell(c, T, z) = c\,T\operatorname{softplus}(-z) + (1 - c)\operatorname{softplus}(z).
 
     Parameters
     ----------
