@@ -391,6 +391,9 @@ SHOWN_FRAME_IN = """async figure => {
     return {count: 1, alt: shown[0].alt,
             sha256: [...digest].map(byte => byte.toString(16).padStart(2, "0")).join("")};
 }"""
+SLIDER_TEXT_COLORS = """() => [...document.querySelectorAll(
+    ".lossbook-figure .widget-label, .lossbook-figure .widget-readout")]
+    .map(el => getComputedStyle(el).color)"""
 FIGURE_IMAGES = """() => [...document.querySelectorAll("article .cell_output img")]
     .filter(img => img.offsetParent).map(img => {
         const figure = img.closest("figure");
@@ -537,6 +540,10 @@ def test_figures_are_numbered_described_readable_and_themed(width: int, base_url
                         f"text under 9 pt"
                     )
             page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+            text = page.evaluate("() => getComputedStyle(document.body).color")
+            for color in page.evaluate(SLIDER_TEXT_COLORS):
+                if color != text:
+                    problems.append(f"{path}: a slider's label or readout is {color} in dark mode, not {text}")
             for image in page.evaluate(FIGURE_IMAGES):
                 card = image["card"] or image["background"]
                 if "invert" not in image["filter"] or card not in ("rgba(0, 0, 0, 0)", "transparent"):
