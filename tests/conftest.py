@@ -1,5 +1,7 @@
 """Shared test settings."""
 
+import os
+
 from hypothesis import HealthCheck, settings
 
 # The suite runs beside a cold book build on two cores, so wall-clock deadlines per example
@@ -9,3 +11,7 @@ settings.register_profile(
     "lossbook", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("lossbook")
+
+# Notebooks that nbval runs draw their slider figures' frames, as the book build does
+# (lossfns.plot.figure_mode); the kernels it starts inherit this.
+os.environ["LOSSBOOK_FIGURES"] = "frames"

@@ -376,6 +376,187 @@ def test_dark_mode(base_url: str, page, screenshots: Path | None):
         page.screenshot(path=screenshots / "bce_with_logits-dark-full.png", full_page=True)
 
 
+# Slider figures (lossfns.plot.slider_figure) with two or more sliders, and every figure's
+# caption, alt text, size and dark-mode look.
+FIGURE_CLASS = "lossbook-figure"
+MIN_MULTI_SLIDER_FIGURES = 4
+# Frames and static figures are drawn at 96 dpi with text of at least 10 pt
+# (lossfns.plot.DPI, MIN_FONT_PT): shown at 0.9 of their natural width or more, text is 9 pt.
+MIN_FIGURE_SCALE = 0.9
+SHOWN_FRAME_IN = """async figure => {
+    const shown = [...figure.querySelectorAll(".widget-image")].filter(img => img.offsetParent);
+    if (shown.length !== 1) return {count: shown.length};
+    const bytes = await (await fetch(shown[0].src)).arrayBuffer();
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return {count: 1, alt: shown[0].alt,
+            sha256: [...digest].map(byte => byte.toString(16).padStart(2, "0")).join("")};
+}"""
+SLIDER_TEXT_COLORS = """() => [...document.querySelectorAll(
+    ".lossbook-figure .widget-label, .lossbook-figure .widget-readout")]
+    .map(el => getComputedStyle(el).color)"""
+FIGURE_IMAGES = """() => [...document.querySelectorAll("article .cell_output img")]
+    .filter(img => img.offsetParent).map(img => {
+        const figure = img.closest("figure");
+        const caption = figure && figure.querySelector("figcaption");
+        const style = getComputedStyle(img);
+        let card = null;  // a background between the figure and the page
+        for (let e = img.parentElement; e && !e.matches("article"); e = e.parentElement) {
+            const color = getComputedStyle(e).backgroundColor;
+            if (color !== "rgba(0, 0, 0, 0)" && color !== "transparent") { card = color; break; }
+        }
+        return {src: (img.currentSrc || img.src).slice(-60), alt: img.alt, card,
+                natural: img.naturalWidth, shown: img.getBoundingClientRect().width,
+                number: caption ? (caption.querySelector(".caption-number") || {}).textContent : null,
+                caption: caption ? caption.textContent.trim() : null,
+                filter: style.filter, background: style.backgroundColor};
+    })"""
+
+
+def widget_state(html: str) -> dict:
+    match = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.DOTALL
+    )
+    return json.loads(match.group(1))["state"] if match else {}
+
+
+def slider_figures(html: str) -> list[dict]:
+    """Each slider figure of a page, in page order: its slider labels and, for every
+    combination of slider positions, the SHA-256 of the frame drawn for it."""
+    models = widget_state(html)
+
+    def state(reference: str) -> dict:
+        return models[reference.removeprefix("IPY_MODEL_")]
+
+    def frames(node: dict, path: tuple = ()) -> dict:
+        if node["model_name"] == "ImageModel":
+            (buffer,) = node["buffers"]
+            return {path: hashlib.sha256(base64.b64decode(buffer["data"])).hexdigest()}
+        found = {}
+        for index, child in enumerate(node["state"]["children"]):
+            found.update(frames(state(child), path + (index,)))
+        return found
+
+    figures = []
+    for model_id in re.findall(r'"model_id": "([0-9a-f]+)"', html):  # the views, in page order
+        model = models.get(model_id, {"state": {}})
+        if FIGURE_CLASS in model["state"].get("_dom_classes", ()):
+            children = [state(c) for c in model["state"]["children"]]
+            labels = [c["state"]["_options_labels"] for c in children if "_options_labels" in c["state"]]
+            (stack,) = [c for c in children if c["model_name"] == "StackModel"]
+            figures.append({"labels": labels, "frames": frames(stack)})
+    return figures
+
+
+def frame_shown(page, figure, expected: str) -> dict:
+    """The frame shown in ``figure`` once it is ``expected`` (or when the timeout is up)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        shown = figure.evaluate(SHOWN_FRAME_IN)
+        if shown.get("sha256") == expected or time.monotonic() > deadline:
+            return shown
+        page.wait_for_timeout(100)
+
+
+def multi_slider_pages(site: Path) -> dict[str, list[dict]]:
+    pages = {}
+    for path in PAGES:
+        figures = slider_figures((site / path).read_text()) if (site / path).exists() else []
+        if any(len(f["labels"]) > 1 for f in figures):
+            pages[path] = figures
+    return pages
+
+
+def test_multi_slider_figures_move_every_slider(site: Path, base_url: str, page, screenshots):
+    """With no kernel, every slider of every figure with two or more sliders moves, and the
+    frame shown is byte for byte the one drawn for the combination the readouts show."""
+    pages = multi_slider_pages(site)
+    count = sum(len(f["labels"]) > 1 for figures in pages.values() for f in figures)
+    assert count >= MIN_MULTI_SLIDER_FIGURES, f"{count} figures have two or more sliders"
+    for path, figures in pages.items():
+        assert not open_page(page, base_url + path)
+        errors = record_problems(page, base_url)
+        elements = page.locator(f".{FIGURE_CLASS}")
+        assert elements.count() == len(figures), f"{path}: figures in the page and its state differ"
+        for number, figure in enumerate(figures):
+            if len(figure["labels"]) < 2:
+                continue
+            element = elements.nth(number)
+            element.scroll_into_view_if_needed()
+            readouts = element.locator(".widget-readout")
+            handles = element.locator(".noUi-handle")
+            assert readouts.count() == handles.count() == len(figure["labels"])
+
+            def combination() -> tuple:
+                texts = [readouts.nth(k).inner_text().strip() for k in range(readouts.count())]
+                return tuple(labels.index(t) for labels, t in zip(figure["labels"], texts))
+
+            def check(moved: str):
+                chosen = combination()
+                where = f"{path}, figure {number + 1}, {moved}, positions {chosen}"
+                shown = frame_shown(page, element, figure["frames"][chosen])
+                assert shown["count"] == 1, f"{where}: {shown['count']} frames shown"
+                assert shown["sha256"] == figure["frames"][chosen], (
+                    f"{where}: the frame shown is not the one drawn for that combination"
+                )
+                assert shown["alt"].strip(), f"{where}: the frame has no alt text"
+
+            check("as loaded")
+            for k, labels in enumerate(figure["labels"]):
+                before = combination()
+                key = "ArrowRight" if before[k] + 1 < len(labels) else "ArrowLeft"
+                handles.nth(k).focus()
+                for _ in range(2 if len(labels) > 2 else 1):
+                    page.keyboard.press(key)
+                after = combination()
+                assert after[k] != before[k] and after[:k] + after[k + 1:] == before[:k] + before[k + 1:]
+                check(f"slider {k + 1} moved to {labels[after[k]]}")
+            if screenshots:
+                element.screenshot(path=screenshots / f"{Path(path).stem}-figure{number + 1}.png")
+        assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_figures_are_numbered_described_readable_and_themed(width: int, base_url: str, browser, screenshots):
+    """Every figure is numbered and captioned, has alt text, is shown large enough for 9 pt
+    text (at 1280 px), and in dark mode is inverted on a transparent background instead of
+    sitting on a white card."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    problems, scales = [], []
+    try:
+        for path in PAGES:
+            assert not open_page(page, base_url + path)
+            for image in page.evaluate(FIGURE_IMAGES):
+                where = f"{path} ({image['src']})"
+                if not (image["number"] or "").startswith("Fig"):
+                    problems.append(f"{where}: not in a numbered figure")
+                if len(image["alt"].strip()) < 20 or re.search(r"\.(png|svg|jpg)\b", image["alt"]):
+                    problems.append(f"{where}: alt text {image['alt']!r} does not say what it shows")
+                scales.append(image["shown"] / image["natural"])
+                if width >= 1280 and image["shown"] < MIN_FIGURE_SCALE * image["natural"] - 1:
+                    problems.append(
+                        f"{where}: shown at {image['shown']:.0f} of {image['natural']} px, "
+                        f"text under 9 pt"
+                    )
+            page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+            text = page.evaluate("() => getComputedStyle(document.body).color")
+            for color in page.evaluate(SLIDER_TEXT_COLORS):
+                if color != text:
+                    problems.append(f"{path}: a slider's label or readout is {color} in dark mode, not {text}")
+            for image in page.evaluate(FIGURE_IMAGES):
+                card = image["card"] or image["background"]
+                if "invert" not in image["filter"] or card not in ("rgba(0, 0, 0, 0)", "transparent"):
+                    problems.append(f"{path} ({image['src']}): dark mode shows {image['filter']} on {card}")
+            if screenshots and page.evaluate(FIGURE_IMAGES):
+                page.screenshot(path=screenshots / f"{Path(path).stem}-dark-{width}.png", full_page=True)
+    finally:
+        context.close()
+    assert scales, "the book shows no figure"
+    print(f"{width} px: figures shown at {min(scales):.2f}-{max(scales):.2f} of their natural width")
+    assert not problems, "\n".join(problems)
+
+
 def test_errata_page_lists_every_erratum(site: Path):
     """The errata appendix links to each erratum admonition of the book, and to nothing else."""
     from bs4 import BeautifulSoup
