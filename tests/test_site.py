@@ -622,9 +622,6 @@ GENERATED_PAGES_HTML = {f"{name}.html" for name in GENERATED_PAGES}
 # The API page's display equations come from the library's docstrings; those too wide for the
 # column at 1280 px scroll (with the cue) until the docstrings break them over lines.
 MAY_SCROLL_AT_1280 = {"appendix/api.html"}
-# KNOWN GAP (issue 15, left open): at 390 px the API page is 454 px wide (an element of an
-# autodoc entry, not yet found); its equations are still checked.
-WIDER_THAN_A_PHONE = {"appendix/api.html"}
 # A display equation too wide for its box must scroll inside it and show the "scroll" label
 # (lossbook.js and lossbook.css: headless Chromium, like a phone, draws no scrollbar), its number
 # must not cover it, and inline math must stay inside its line.
@@ -691,8 +688,6 @@ def test_no_equation_is_cut(path: str, base_url: str, sized_page):
     page.wait_for_function("() => document.readyState === 'complete'")
     may_scroll = width < 1280 or path in MAY_SCROLL_AT_1280
     problems = page.evaluate(EQUATION_PROBLEMS, may_scroll)
-    if path in WIDER_THAN_A_PHONE and width < 1280:
-        problems = [p for p in problems if not p.startswith("the page scrolls sideways")]
     assert not problems, f"{path} at {width} px:\n" + "\n".join(problems)
 
 
