@@ -1,4 +1,4 @@
-"""Negative numbers in the prose print a true minus sign.
+"""Numbers in the prose are printed for people: a true minus sign, narrow thousands spaces.
 
 MyST-NB's ``{glue:text}`` role formats a glued value with Python (``format(-3.2, ".2f")``),
 which writes a hyphen-minus (U+002D): "-3.20". The book's other numbers (typeset math,
@@ -6,6 +6,10 @@ which writes a hyphen-minus (U+002D): "-3.20". The book's other numbers (typeset
 hyphen-minus that starts a number into a minus sign in the prose of every page, for every
 output format: glued values, and numbers the prose or a docstring types ("labels in {-1, +1}").
 Code, code listings, signatures and math are left alone, as are the hyphens of words and ranges.
+
+A glued value formatted with Python's thousands separator (``{glue:text}`n:,d```, "454,555")
+gets the book's separator instead, a narrow no-break space (U+202F, "454 555"), as the typed
+numbers of the prose have (tests/test_prose.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from sphinx import addnodes
 from sphinx.application import Sphinx
 
 MINUS = "\u2212"
+THOUSANDS = "\u202f"  # narrow no-break space
+# Python's "," between groups of digits: "454,555", "5,000,000"; not "1, 2" nor "(1,2)".
+COMMA_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# The classes MyST-NB gives pasted values: {glue:text} and a text/plain output of {glue}.
+PASTED = {"pasted-text", "text_plain"}
 # A hyphen-minus before a digit (or ".5"), not inside a word or after a digit: "-3.2",
 # "(-1, 2)"; "x-1", "10-20" and "1.4e-10" are left alone (the site test refuses e-notation).
 # The lookahead holds the digits that follow, so that a zero keeps no sign.
@@ -49,6 +58,24 @@ def true_minus(text: str) -> str:
     )
 
 
+def thin_thousands(text: str) -> str:
+    """``text`` with Python's comma thousands separators made narrow no-break spaces.
+
+    >>> thin_thousands("454,555 of 5,000,000 (1, 2)")
+    '454\u202f555 of 5\u202f000\u202f000 (1, 2)'
+    """
+    return COMMA_THOUSANDS.sub(THOUSANDS, text)
+
+
+def _pasted(text: nodes.Text) -> bool:
+    parent = text.parent
+    while parent is not None:
+        if isinstance(parent, nodes.inline) and PASTED & set(parent["classes"]):
+            return True
+        parent = parent.parent
+    return False
+
+
 def _in_prose(text: nodes.Text) -> bool:
     parent = text.parent
     while parent is not None:
@@ -60,9 +87,11 @@ def _in_prose(text: nodes.Text) -> bool:
 
 def _fix_prose_numbers(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     for text in list(doctree.findall(nodes.Text)):
-        if "-" not in text or not _in_prose(text):
+        if ("-" not in text and "," not in text) or not _in_prose(text):
             continue
         fixed = true_minus(text.astext())
+        if _pasted(text):
+            fixed = thin_thousands(fixed)
         if fixed != text.astext():
             text.parent.replace(text, nodes.Text(fixed))
 

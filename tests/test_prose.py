@@ -125,19 +125,33 @@ def test_no_number_is_typed_into_the_prose(path: str):
     )
 
 
+
+def glued_numbers():
+    """The book's Sphinx extension ``_ext/glued_numbers.py``, imported from its folder."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("glued_numbers", REPO / "_ext" / "glued_numbers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_glued_numbers_print_a_true_minus_sign():
     """``_ext/glued_numbers.py`` turns the hyphen-minus Python writes before a glued number
     ("-3.20") into the minus sign U+2212; a hyphen in a word or a range, and e-notation, stay.
     A zero as printed ("-0.000") loses its sign. (The site test checks every built page's prose
     for a hyphen-minus before a digit.)"""
-    import sys
-
-    sys.path.insert(0, str(REPO / "_ext"))
-    try:
-        from glued_numbers import true_minus
-    finally:
-        sys.path.remove(str(REPO / "_ext"))
+    true_minus = glued_numbers().true_minus
     assert true_minus("-3.20") == "\u22123.20"
     assert true_minus("(-1, -.5)") == "(\u22121, \u2212.5)"
     assert true_minus("x-1, 10-20, 1e-10, \u22122") == "x-1, 10-20, 1e-10, \u22122"
     assert true_minus("a mean of -0.000") == "a mean of 0.000"  # a zero as printed has no sign
+
+
+def test_glued_thousands_are_separated_by_a_narrow_space():
+    """``_ext/glued_numbers.py`` gives a glued value formatted with Python's "," thousands
+    separator ("454,555") the book's narrow no-break space (U+202F) instead. (The site test
+    checks every glued value of the built pages.)"""
+    thin_thousands = glued_numbers().thin_thousands
+    assert thin_thousands("5,000,000") == "5\u202f000\u202f000"
+    assert thin_thousands("(1,2), 3, 1,5") == "(1,2), 3, 1,5"

@@ -838,3 +838,11 @@ def test_negative_numbers_in_prose_print_a_minus_sign(path: str, site: Path):
         f"{path} prints a hyphen-minus before a number in its prose (use U+2212; glued values "
         "get it from _ext/glued_numbers.py):\n" + "\n".join(found)
     )
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p not in GENERATED_PAGES_HTML])
+def test_glued_thousands_are_separated_by_a_narrow_space(path: str, site: Path):
+    """A glued value prints thousands as the prose does, "454 555" (U+202F), not "454,555"."""
+    pasted = built_soup(site, path).select("article span.pasted-text")
+    found = [span.get_text() for span in pasted if re.search(r"\d,\d{3}(?!\d)", span.get_text())]
+    assert not found, f"{path} prints glued values with comma thousands: {found}"
