@@ -52,12 +52,32 @@ def _bce_with_logits_formula(y, z, pos_weight=1.0, *, value, grad, hess):
     # (bce-logits): loss = w y softplus(-z) + (1 - y) softplus(z),
     #   grad = (1 - y) sigma(z) - w y sigma(-z),   hess = (1 - y + w y) sigma(z) sigma(-z)
     s = Logistic(z)
-    positive, negative = pos_weight * y, 1 - y
+    negative = 1 - y
+    if value:
+        # w softplus(-z) first: w y would underflow for a tiny w before meeting a softplus
+        # near 1e308; w softplus(-z) overflows only for w > 1, and is then redone
+        positive_term = pos_weight * s.softplus_neg * y
+        if (np.ndim(pos_weight) or pos_weight > 1) and not np.isfinite(positive_term).all():
+            positive_term = _product(pos_weight, s.softplus_neg, y)
+    if grad or hess:
+        positive = pos_weight * y
     return (
-        positive * s.softplus_neg + negative * s.softplus if value else None,
+        positive_term + negative * s.softplus if value else None,
         negative * s.sigmoid - positive * s.sigmoid_neg if grad else None,
         (negative + positive) * s.curvature if hess else None,
     )
+
+
+def _product(*factors):
+    """The product of non-negative ``factors``, rounded as if at once: their mantissas
+    (in [1/2, 1)) are multiplied and their exponents added (``frexp``, ``ldexp``), so no
+    partial product under- or overflows where the whole does not. (A rare path: several
+    times slower than plain products.)"""
+    mantissa, exponent = 1, 0
+    for factor in factors:
+        m, e = np.frexp(factor)
+        mantissa, exponent = mantissa * m, exponent + e
+    return np.ldexp(mantissa, exponent)
 
 
 @elementwise_loss(_bce_with_logits_formula)
@@ -694,7 +714,7 @@ def _weston_watkins_formula(y, f, *, margin, value, grad, hess):
     # (multiclass-hinge), Weston-Watkins: loss = sum_{j != y} max(0, m + f_j - f_y),
     #   grad_j = [m + f_j - f_y > 0] for j != y,  grad_y = -(number of such j); 0 at a kink
     rows = np.arange(len(f))
-    slack = margin + f - f[rows, y][:, None]
+    slack = margin + (f - f[rows, y][:, None])  # the gap first: m + f_j overflows sooner
     slack[rows, y] = 0  # the true class is not its own rival
     if grad:
         g = (slack > 0).astype(f.dtype)
@@ -713,7 +733,7 @@ def _crammer_singer_formula(y, f, *, margin, value, grad, hess):
     rivals = f.copy()
     rivals[rows, y] = -np.inf
     r = np.argmax(rivals, axis=1)
-    slack = margin + f[rows, r] - f[rows, y]
+    slack = margin + (f[rows, r] - f[rows, y])  # the gap first: m + f_r overflows sooner
     if grad:
         g = np.zeros_like(f)
         active = (slack > 0).astype(f.dtype)
@@ -821,11 +841,15 @@ def _focal_formula(y, z, *, gamma, alpha_1, alpha_0, value, grad, hess):
     # with p s and q r (each at most 1/e) formed first: s or r may be near the float maximum
     t = Logistic(z)
     p, q = t.sigmoid, t.sigmoid_neg
-    ps, qr = p * t.softplus_neg, q * t.softplus
-    # the weights of the two terms, a1 y q^g and a0 (1 - y) p^g
-    positive, negative = alpha_1 * y * q**gamma, alpha_0 * (1 - y) * p**gamma
+    # the weights of the two terms, a1 y q^g and a0 (1 - y) p^g, with the alphas last in
+    # the loss: a1 y underflows for a tiny alpha before meeting an s near 1e308
+    focus_pos, focus_neg = y * q**gamma, (1 - y) * p**gamma
+    if grad or hess:
+        ps, qr = p * t.softplus_neg, q * t.softplus
+        positive, negative = alpha_1 * focus_pos, alpha_0 * focus_neg
     return (
-        positive * t.softplus_neg + negative * t.softplus if value else None,
+        alpha_1 * (focus_pos * t.softplus_neg) + alpha_0 * (focus_neg * t.softplus)
+        if value else None,
         negative * (p + gamma * qr) - positive * (q + gamma * ps) if grad else None,
         positive * (p * q * (2 * gamma + 1) + gamma * ps * (gamma * p - q))
         + negative * (p * q * (2 * gamma + 1) + gamma * qr * (gamma * q - p))

@@ -3,7 +3,7 @@
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import special
@@ -1122,29 +1122,33 @@ def test_softmax_ce_over_the_whole_float_range(row, label, smoothing):
 
 
 @settings(max_examples=200)
-@given(st.sampled_from([0.0, 1.0, 0.25]), whole_range, st.one_of(st.none(), st.just(0.0), st.floats(1e-300, 4)))
+@example(0.25, -1e308, 5e-324)  # a subnormal weight: w y underflowed before meeting softplus
+@example(0.0, -1e10, 1e300)  # w softplus(-z) overflows beside y = 0 (0 * inf was nan)
+@given(st.sampled_from([0.0, 1.0, 0.25]), whole_range,
+       st.one_of(st.none(), st.just(0.0), st.floats(0, 4), st.floats(0, FLOAT64_MAX)))
 def test_bce_with_logits_over_the_whole_float_range(y, z, pos_weight):
-    # (a subnormal pos_weight is left out: w y rounds to a few bits before it meets softplus)
+    # pos_weight anywhere in [0, max], subnormal included
     with np.errstate(all="raise"):
         value = bce(y, z, pos_weight=pos_weight)
         grad, hess = bce.grad_hess(y, z, pos_weight=pos_weight)
     exact = bce_reference(y, z, 1 if pos_weight is None else pos_weight)
     assert np.isfinite(grad) and np.isfinite(hess)
-    if float(exact) == np.inf:
+    if exact > FLOAT64_MAX:
         assert value == np.inf
     else:
         assert abs(value - exact) <= 4 * EPS * exact + np.finfo(np.float64).smallest_subnormal
 
 
 @settings(max_examples=200)
+@example(0.3, -1e308, 2.0, 5e-324)  # a subnormal alpha: alpha y underflowed before s = 1e308
 @given(
     st.sampled_from([0.0, 1.0, 0.3]), whole_range, st.sampled_from([0.0, 0.5, 2.0]),
-    st.one_of(st.none(), st.just(0.0), st.floats(1e-300, 1)),
+    st.one_of(st.none(), st.just(0.0), st.floats(0, 1)),
 )
 def test_focal_over_the_whole_float_range(y, z, gamma, alpha):
     # value, gradient and Hessian finite for every finite logit (the Hessian forms p s and
-    # q r first: s = -log p reaches 1e308 where p = 0) and equal to the 60-digit values.
-    # (A subnormal alpha is left out: alpha y underflows before it meets s.)
+    # q r first: s = -log p reaches 1e308 where p = 0) and equal to the 60-digit values,
+    # for alpha anywhere in [0, 1], subnormal included (alpha multiplies last).
     with np.errstate(all="raise"):
         value, grad = focal.value_and_grad(y, z, gamma=gamma, alpha=alpha)
         hess = focal.hess(y, z, gamma=gamma, alpha=alpha)

@@ -100,6 +100,15 @@ def test_extremes_and_dtypes():
     assert mch(y, f).dtype == np.float64
 
 
+@pytest.mark.parametrize("method", ["crammer_singer", "weston_watkins"])
+def test_a_large_margin_meets_the_gap_not_the_score(method):
+    # m + (f_j - f_y): (m + f_j) - f_y overflowed to inf for m = f_j = f_y = 1e308
+    value = mch(np.array([0]), np.array([[1e308, 1e308]]), margin=1e308, method=method)
+    assert value == 1e308
+    assert mch(np.array([0]), np.array([[1e308, 1e308]]), margin=1e308, method=method,
+               reduction="none").tolist() == [1e308]
+
+
 @pytest.mark.parametrize(
     "args, kwargs, error, match",
     [
