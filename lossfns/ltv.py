@@ -346,7 +346,8 @@ def ziln_quantile(logits, q):
         inner, upper = (level - one_minus_p) / p, (1 - level) / p
         standard = np.where(inner <= 0.5, special.ndtri(inner), -special.ndtri(upper))
         lognormal = np.exp(mu + sigma * standard)
-    return np.where(buys, lognormal, 0).astype(dtype)
+        # (in float32 a quantile beyond its range is inf, one below it 0 or subnormal)
+        return np.where(buys, lognormal, 0).astype(dtype)
 
 
 # ----------------------------------------------------------------------- evaluation

@@ -68,6 +68,22 @@ def _terms(formula, y_true, y_pred, sample_weight, reduction, checks=(), **hyper
     )
 
 
+def _half_residual(y, p):
+    """``(p - y) / 2`` where ``p - y`` is beyond the float range (so ``y`` and ``p`` have
+    opposite signs): ``p/2 - y/2``, the halves exact, rounded once to nearest with a tie
+    rounded **toward zero** (not to even). At the tie ``|p - y| = max + ulp/2``, which
+    rounds to infinity, twice the half is then ``max``: a loss ``|r| - k`` with ``k > 0``
+    below an ulp (Huber with delta = 1, log-cosh) is finite there and rounds to ``max``."""
+    big = np.maximum(np.abs(p / 2), np.abs(y / 2))
+    small = np.minimum(np.abs(p / 2), np.abs(y / 2))
+    size = big + small
+    below = np.nextafter(size, 0)
+    # big + small - size exactly (size - big is exact): -(size - below) / 2 at a tie rounded up
+    error = small - (size - big)
+    tie = error == (below - size) / 2
+    return np.copysign(np.where(tie, below, size), p - y)
+
+
 # ------------------------------------------------------------------ squared, absolute
 
 
@@ -191,11 +207,22 @@ def _huber_formula(y, p, *, delta, value, grad, hess):
     #   grad = c,  hess = 1 where |r| < delta, else 0 (0 at the jump |r| = delta)
     r = p - y
     c = np.clip(r, -delta, delta)
+    if value:
+        loss = c * (r - 0.5 * c)
+        beyond = np.isinf(r)
+        if beyond.any():  # |r| beyond the float range, delta (|r| - delta/2) maybe not
+            loss[beyond] = _huber_beyond_range(y[beyond], p[beyond], delta)
     return (
-        c * (r - 0.5 * c) if value else None,
+        loss if value else None,
         c if grad else None,
         (np.abs(r) < delta).astype(p.dtype) if hess else None,
     )
+
+
+def _huber_beyond_range(y, p, delta):
+    # (huber) where r = p - y overflows, so |r| > delta: from the half residual h = r / 2,
+    #   loss = delta (|r| - delta/2) = 2 delta (|h| - delta/4)
+    return 2 * delta * (np.abs(_half_residual(y, p)) - delta / 4)
 
 
 @elementwise_loss(_huber_formula)
@@ -263,8 +290,13 @@ def _mape_formula(y, p, *, value, grad, hess):
     #   hess = 0,  with r = p - y; |r| / |y| is formed first (100 / |y| overflows for tiny y)
     r = p - y
     size = np.abs(y)
+    if value:
+        loss = 100 * (np.abs(r) / size)
+        beyond = np.isinf(r)
+        if beyond.any():  # |r| beyond the float range, |r| / |y| maybe not: from r / 2
+            loss[beyond] = 200 * (np.abs(_half_residual(y[beyond], p[beyond])) / size[beyond])
     return (
-        100 * (np.abs(r) / size) if value else None,
+        loss if value else None,
         100 * (np.sign(r) / size) if grad else None,
         np.zeros_like(p) if hess else None,
     )
@@ -410,8 +442,14 @@ def _pinball_formula(y, p, *, quantile, value, grad, hess):
     #   grad = [u < 0] - tau [u != 0]: -tau where u > 0, 1 - tau where u < 0, 0 at the kink;
     #   hess = 0
     u = y - p
+    if value:
+        loss = np.maximum(quantile * u, (quantile - 1) * u)
+        beyond = np.isinf(u)
+        if beyond.any():  # |u| beyond the float range, tau |u| maybe not: from u / 2
+            half = _half_residual(p[beyond], y[beyond])
+            loss[beyond] = 2 * np.maximum(quantile * half, (quantile - 1) * half)
     return (
-        np.maximum(quantile * u, (quantile - 1) * u) if value else None,
+        loss if value else None,
         (u < 0) - quantile * (u != 0) if grad else None,
         np.zeros_like(p) if hess else None,
     )
@@ -479,8 +517,12 @@ def _log_cosh_formula(y, p, *, value, grad, hess):
     if value:
         half_sinh = np.sinh(np.minimum(a, 1) / 2)
         small = np.log1p(2 * half_sinh * half_sinh)
+        loss = np.where(a <= 1, small, a + np.log1p(e) - _LOG2)
+        beyond = np.isinf(a)
+        if beyond.any():  # |r| beyond the float range: |r| - log 2 is finite at one tie
+            loss[beyond] = 2 * (np.abs(_half_residual(y[beyond], p[beyond])) - _LOG2 / 2)
     return (
-        np.where(a <= 1, small, a + np.log1p(e) - _LOG2) if value else None,
+        loss if value else None,
         np.tanh(r) if grad else None,
         4 * e / ((1 + e) * (1 + e)) if hess else None,
     )
@@ -711,12 +753,12 @@ def bucket_centers(edges, y=None):
         )
     values = values.astype(np.float64)
     sums = np.bincount(index, weights=values, minlength=e.size - 1)
-    means = sums / counts
-    if not np.isfinite(sums).all():  # a sum beyond the float range: scale by 2^-64 (exact)
-        with np.errstate(under="ignore"):
+    with np.errstate(under="ignore"):  # a subnormal mean (or sum) rounds: meant
+        means = sums / counts
+        if not np.isfinite(sums).all():  # a sum beyond the float range: scale by 2^-64 (exact)
             scaled = np.bincount(index, weights=values * 2.0**-64, minlength=e.size - 1)
-        means = np.where(np.isfinite(sums), means, scaled / counts * 2.0**64)
-    return means.astype(dtype)
+            means = np.where(np.isfinite(sums), means, scaled / counts * 2.0**64)
+        return means.astype(dtype)
 
 
 def gaussian_soft_labels(y, centers, sigma):
@@ -808,7 +850,9 @@ def bucket_expectation(logits, centers):
         raise ValueError(
             f"logits must have shape (n, {c.size}) (one column per centre), got shape {z.shape}"
         )
-    with np.errstate(under="ignore"):  # probabilities that underflow to 0 are meant
+    # probabilities that underflow to 0 are meant, and so are gaps to the row's largest
+    # logit beyond the float range (their exponentials are 0)
+    with np.errstate(under="ignore", over="ignore"):
         p = special.softmax(z, axis=1)
         return np.clip(p @ c, c.min(), c.max()).astype(dtype, copy=False)
 

@@ -221,6 +221,16 @@ def test_quantiles_across_the_whole_range_are_ordered_and_zero_in_the_atom(logit
     assert (q_low[atom] == 0).all()
 
 
+def test_float32_quantiles_beyond_float32s_range_raise_nothing():
+    # computed in float64, rounded to float32 once: e^100 is inf there, e^-100 subnormal
+    logits = np.array([[10.0, 100.0, -5.0], [10.0, -100.0, -5.0]], np.float32)
+    with np.errstate(all="raise"):
+        q = lossfns.ziln_quantile(logits, np.float32(0.5))
+    assert q.dtype == np.float32
+    assert q[0] == np.inf
+    assert q[1] == np.float32(lossfns.ziln_quantile(logits.astype(np.float64), 0.5)[1])
+
+
 # ------------------------------------------------------------------- derivatives
 
 

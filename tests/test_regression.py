@@ -478,6 +478,24 @@ def test_expectation_lies_within_the_bucket_range(logits, centers):
     np.testing.assert_allclose(e, expected, rtol=0, atol=16 * EPS * span + tiny)
 
 
+@settings(max_examples=100)
+@given(hnp.arrays(np.float64, (3, 4), elements=st.floats(allow_nan=False, allow_infinity=False)),
+       hnp.arrays(np.float64, 4, elements=st.floats(allow_nan=False, allow_infinity=False)))
+def test_expectation_over_the_whole_float_range_raises_nothing(logits, centers):
+    # gaps to a row's largest logit beyond the float range (their probabilities are 0) used
+    # to raise FloatingPointError under strict floating point
+    with np.errstate(all="raise"):
+        e = lossfns.bucket_expectation(logits, centers)
+    assert np.all(e >= centers.min()) and np.all(e <= centers.max())
+
+
+def test_expectation_where_a_gap_overflows_and_means_in_the_subnormal_range():
+    with np.errstate(all="raise"):
+        assert lossfns.bucket_expectation([[1e308, -1e308]], [1.0, 2.0]).tolist() == [1.0]
+        means = lossfns.bucket_centers([0.0, 1e-300, 1.0], y=[5e-324, 1e-323, 0.5])
+    assert means.tolist() == [(5e-324 + 1e-323) / 2, 0.5]
+
+
 # -------------------------------------------------------------------- watch time
 
 
@@ -671,19 +689,59 @@ def test_smape_is_exact_where_the_denominator_overflows_or_is_subnormal(y, p):
 
 
 TINY_SUB = np.finfo(np.float64).smallest_subnormal
+# |p - y| = max + ulp/2 = 2^1024 - 2^970: p - y rounds to inf (a tie, to even)
+TIE = (-(2.0**970), MAX)
+
+
+@pytest.mark.parametrize(
+    ("f", "kwargs", "y", "p", "exact"),
+    [
+        # delta (|r| - delta/2) of |r| = 2e308
+        (lossfns.huber, {"delta": 0.5}, -1e308, 1e308, lambda r: 0.5 * (r - 0.25)),
+        (lossfns.huber, {"delta": 5e-324}, 1e308, -1e308, lambda r: mpmath.mpf(5e-324) * r),
+        # |r| - 1/2 at the tie: below it, so max
+        (lossfns.huber, {"delta": 1.0}, *TIE, lambda r: r - 0.5),
+        (lossfns.mape, {}, 1e308, -1e308, lambda r: 100 * r / 1e308),
+        (lossfns.mape, {}, -1e307, MAX, lambda r: 100 * r / 1e307),
+        (lossfns.pinball, {"quantile": 0.1}, 1e308, -1e308, lambda r: 0.1 * r),
+        (lossfns.pinball, {"quantile": 0.1}, -1e308, 1e308, lambda r: 0.9 * r),
+        # |r| - log 2 at the tie: max
+        (lossfns.log_cosh, {}, *TIE, lambda r: r - mpmath.log(2)),
+    ],
+)
+def test_losses_of_residuals_beyond_the_range(f, kwargs, y, p, exact):
+    # p - y overflows; the loss does not: it is formed from half the residual, p/2 - y/2
+    # (400 digits: the tie minus 1/2 needs 309)
+    with mpmath.workdps(400):
+        truth = exact(abs(mpmath.mpf(p) - mpmath.mpf(y)))
+        largest = mpmath.mpf(float(MAX))
+        expected = float(MAX) if largest <= truth < largest + mpmath.mpf(2) ** 970 else float(truth)
+    with np.errstate(all="raise"):
+        value = f([y], [p], **kwargs, reduction="none")[0]
+    assert value == pytest.approx(expected, rel=4 * EPS)
+
+
+@pytest.mark.parametrize("f", [lossfns.mae, lossfns.mse, lossfns.log_cosh, lossfns.huber])
+def test_past_the_tie_the_loss_is_beyond_the_range(f):
+    # the next representable residual above the tie: |r| - k > max + ulp/2, inf
+    y, p = -(2.0**970) - 2.0**918, MAX
+    assert f([y], [p], reduction="none")[0] == np.inf
+    assert f([*TIE[:1]], [TIE[1]], reduction="none")[0] == (np.inf if f in (lossfns.mae, lossfns.mse) else MAX)
 
 
 @pytest.mark.parametrize("f", POINTWISE, ids=lambda f: f.__name__)
 def test_residuals_that_overflow_give_no_nan(f):
-    # p - y overflows for finite inputs: the value is truly beyond the range (inf, the
-    # mean too while the terms are summed as floats), and the derivatives are exact
+    # p - y = +-2e308 overflows for finite inputs; the value is exact (from half the
+    # residual where it is finite) and so are the derivatives
     y, p = np.array([-1e308, 1e308, 0.0]), np.array([1e308, -1e308, 0.0])
     if f is lossfns.mape:
         y[2] = 1.0
     values = f(y, p, reduction="none")
-    # SMAPE of opposite signs is 200 (bounded); every other value is beyond the range
+    # SMAPE of opposite signs is 200 (bounded), so is MAPE here (|r| = 2|y|), and the
+    # pinball loss at tau = 1/2 is |r| / 2 = 1e308; the rest are beyond the range
     assert not np.isnan(values).any()
-    np.testing.assert_array_equal(values[:2], 200 if f is lossfns.smape else np.inf)
+    expected = {lossfns.smape: 200, lossfns.mape: 200, lossfns.pinball: 1e308}.get(f, np.inf)
+    np.testing.assert_array_equal(values[:2], expected)
     grad, hess = f.grad_hess(y, p, reduction="none")
     assert not np.isnan(grad).any() and not np.isnan(hess).any()
     if f in (lossfns.mae, lossfns.log_cosh):
