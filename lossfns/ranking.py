@@ -335,32 +335,111 @@ def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
     # (triplet): loss = max(0, D(a, p) - D(a, n) + m), D(x, y) = |x - y| or |x - y|^2;
     #   grad = (u_p - u_n, -u_p, u_n) where the loss is positive, else 0 (also at the kink),
     #   with u = (a - x) / |a - x| (0 at a zero distance), or u = 2 (a - x) when squared
-    to_pos, to_neg, scale = a - p, a - n, 1
-    if not (np.isfinite(to_pos).all() and np.isfinite(to_neg).all()):
-        # a difference beyond the float range: work on quarters (a power of two, so exact
-        # but for subnormal entries, which cannot matter next to one so large); their sums
-        # below stay in range too
-        to_pos, to_neg, scale = a / 4 - p / 4, a / 4 - n / 4, 4
+    to_pos, to_neg = a - p, a - n
     if squared:
         # |a - p|^2 - |a - n|^2 as the sum of (n - p)(2a - p - n): no square of a large
-        # distance overflows, and close distances do not cancel
-        slack = scale * scale * row_sums((to_pos - to_neg) * (to_pos + to_neg)) + margin
+        # distance is formed, and close distances do not cancel
+        gap = n - p
+        slack = row_sums(gap * (to_pos + to_neg)) + margin
     else:
         d_pos, d_neg = row_norms(to_pos), row_norms(to_neg)
-        slack = scale * (d_pos - d_neg) + margin
+        slack = d_pos - d_neg + margin
+    far = ~np.isfinite(slack)  # a difference or a distance beyond the float range
+    if grad and not squared and min(d_pos.min(), d_neg.min()) < np.finfo(a.dtype).tiny:
+        far |= _subnormal(d_pos) | _subnormal(d_neg)  # (a unit vector needs more digits)
+    if far.any():
+        return _triplet_beyond_range(a, p, n, far, margin=margin, squared=squared,
+                                     value=value, grad=grad)
     if grad:
         active = (slack > 0)[:, None]
         if squared:
-            u_pos, u_neg = 2 * scale * to_pos, 2 * scale * to_neg
+            u_pos, u_neg = 2 * to_pos, 2 * to_neg
         else:
             u_pos = to_pos / np.where(d_pos > 0, d_pos, 1)[:, None]
             u_neg = to_neg / np.where(d_neg > 0, d_neg, 1)[:, None]
         u_pos, u_neg = np.where(active, u_pos, 0), np.where(active, u_neg, 0)
+        # u_p - u_n, which is 2 (n - p) when squared: formed as such (no cancellation)
+        u_diff = np.where(active, 2 * gap, 0) if squared else u_pos - u_neg
     return (
         np.maximum(slack, 0) if value else None,
-        (u_pos - u_neg, -u_pos, u_neg) if grad else None,
+        (u_diff, -u_pos, u_neg) if grad else None,
         None,
     )
+
+
+def _triplet_beyond_range(a, p, n, far, *, margin, squared, value, grad):
+    # (triplet) on the rows marked far (the others as usual), where a difference of
+    # embeddings, a distance or D(a, p) - D(a, n) overflows, or a distance is subnormal.
+    # There every difference is carried as mantissas and exponents (frexp; a difference
+    # beyond the float range as that of quarters, exponent + 2), and the sums of squares or
+    # of products are taken relative to their row's largest term: nothing over- or
+    # underflows that counts. The gradients 2 (a - x) need none of this: they overflow
+    # where they truly do.
+    loss, grads = np.empty(far.shape, a.dtype), tuple(np.empty_like(a) for _ in range(3))
+    near = (0, (0, 0, 0))
+    if not far.all():
+        near = _triplet_formula(a[~far], p[~far], n[~far], margin=margin, squared=squared,
+                                value=value, grad=grad, hess=False)
+    a, p, n = a[far], p[far], n[far]
+    if squared:
+        gap = _split(n - p, n / 4 - p / 4)
+        reach = _split((a - p) + (a - n), (a / 4 - p / 4) + (a / 4 - n / 4))
+        difference = _sum_of_products(gap, reach)
+        u_pos, u_neg, u_diff = 2 * (a - p), 2 * (a - n), 2 * (n - p)
+    else:
+        d_pos, u_pos = _norm_and_direction(_split(a - p, a / 4 - p / 4))
+        d_neg, u_neg = _norm_and_direction(_split(a - n, a / 4 - n / 4))
+        difference = _difference(d_pos, d_neg)
+        u_diff = u_pos - u_neg
+    slack = difference + margin
+    if value:
+        loss[~far], loss[far] = near[0], np.maximum(slack, 0)
+    active = (slack > 0)[:, None]
+    for whole, part, u in zip(grads if grad else (), near[1], (u_diff, -u_pos, u_neg)):
+        whole[~far], whole[far] = part, np.where(active, u, 0)
+    return loss if value else None, grads if grad else None, None
+
+
+_NO_EXPONENT = -(2**20)  # the exponent given to zeros: below every float's
+
+
+def _split(x, quarter):
+    """``x`` as mantissas and exponents (``frexp``), entry by entry; where ``x`` is beyond
+    the float range, those of ``quarter`` (``x / 4`` formed from quarters), exponent + 2."""
+    beyond = ~np.isfinite(x)
+    mantissa, exponent = np.frexp(np.where(beyond, quarter, x))
+    return mantissa, np.where(mantissa != 0, exponent + 2 * beyond, _NO_EXPONENT)
+
+
+def _sum_of_products(u, v):
+    """The sum of the products of two split rows, rounded once from the sum relative to the
+    largest product (``ldexp``): it overflows only where its value does."""
+    (mu, eu), (mv, ev) = u, v
+    exponent = eu + ev
+    top = exponent.max(axis=1)
+    return np.ldexp(row_sums(np.ldexp(mu * mv, exponent - top[:, None])), top)
+
+
+def _norm_and_direction(x):
+    """The norm of each split row, as ``(size, exponent)``, and the unit vector along it
+    (0 for a zero row), from the row scaled by the power of two of its largest entry."""
+    mantissa, exponent = x
+    top = exponent.max(axis=1)
+    scaled = np.ldexp(mantissa, exponent - top[:, None])
+    size = row_norms(scaled)
+    return (size, top), scaled / np.where(size > 0, size, 1)[:, None]
+
+
+def _difference(first, second):
+    """The difference of two norms given as ``(size, exponent)``."""
+    (s1, e1), (s2, e2) = first, second
+    top = np.maximum(e1, e2)
+    return np.ldexp(np.ldexp(s1, e1 - top) - np.ldexp(s2, e2 - top), top)
+
+
+def _subnormal(d):
+    """Where ``d`` is positive and below the normal range."""
+    return (d > 0) & (d < np.finfo(d.dtype).tiny)
 
 
 @loss(_triplet_formula)

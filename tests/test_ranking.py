@@ -403,6 +403,57 @@ def test_squared_triplet_does_not_square_large_distances(scale):
     np.testing.assert_array_equal(grad_n, 2 * (a - n))
 
 
+def test_squared_triplet_of_close_distances_far_from_the_anchor_does_not_cancel():
+    # |a - p|^2 - |a - n|^2 = (n - p)(2a - p - n) with n - p formed from the inputs: taken
+    # as ((a - p) - (a - n))(...), the two rounded differences cancelled (38148, not 20001)
+    a, p, n = np.array([[1e10]]), np.array([[1.0]]), np.array([[1.000001]])
+    with mpmath.workdps(60):
+        exact = (mpmath.mpf(1e10) - 1) ** 2 - (mpmath.mpf(1e10) - mpmath.mpf(1.000001)) ** 2 + 1
+    assert triplet(a, p, n, squared=True) == pytest.approx(float(exact), rel=4 * EPS)
+    grad_a, _, _ = triplet.grad(a, p, n, squared=True)
+    assert grad_a[0, 0] == 2 * (1.000001 - 1.0)  # 2 (n - p), exact
+
+
+@pytest.mark.parametrize(
+    ("a", "p", "n", "squared", "expected"),
+    [
+        # products of 1e200 overflow with opposite signs: D = 1e400 - 1e400 = 0, loss = m
+        ([[0.0, 0.0]], [[-1e200, 0.0]], [[0.0, 1e200]], True, 1.0),
+        # a - p and a - n beyond the range, distances equal: loss = m
+        ([[1e308]], [[-1e308]], [[-1e308]], True, 1.0),
+        ([[1e308]], [[-1e308]], [[-1e308]], False, 1.0),
+        # a distance beyond the range beside a finite one: |a - p| - |a - n| + 1 = 1e308 + 1
+        ([[1e308, 0.0]], [[-1e308, 0.0]], [[0.0, 0.0]], False, 1e308),
+    ],
+)
+def test_triplet_where_differences_or_distances_overflow(a, p, n, squared, expected):
+    with np.errstate(all="raise"):
+        value, grads = triplet.value_and_grad(a, p, n, squared=squared, reduction="none")
+    assert value.tolist() == [expected]
+    assert not any(np.isnan(g).any() for g in grads)
+
+
+def test_triplet_distances_beyond_the_range_whose_difference_is_finite():
+    # |a - p| = 2.3e308 and |a - n| = 2.1e308 overflow, their difference does not (was nan)
+    a = np.array([[1.7976931348623157e308, -0.04, 1e308, -1.5]])
+    p = np.array([[1e-5, -1e200, 0.66, -1e308]])
+    n = np.array([[3.0, 700.0, 1e-160, 5e-324]])
+    exact = norm_reference(a[0] - p[0]) - norm_reference(a[0] - n[0]) + 1
+    with np.errstate(all="raise"):
+        value, grads = triplet.value_and_grad(a, p, n, reduction="none")
+    assert value[0] == pytest.approx(float(exact), rel=8 * EPS)
+    # unit vectors: |u_p| = |u_n| = 1
+    assert np.linalg.norm(grads[1][0]) == pytest.approx(1, rel=4 * EPS)
+    assert np.linalg.norm(grads[2][0]) == pytest.approx(1, rel=4 * EPS)
+
+
+def test_triplet_unit_vector_of_a_subnormal_distance_keeps_its_direction():
+    # |a - p| = 1.1e-323 rounds to 1e-323 (two units); dividing a - p by it gave (0.5, 1)
+    a, p, n = np.array([[5e-324, 1e-323]]), np.zeros((1, 2)), np.ones((1, 2))
+    _, grad_p, _ = triplet.grad(a, p, n, margin=2.0, reduction="none")
+    np.testing.assert_allclose(-grad_p[0], [1 / np.sqrt(5), 2 / np.sqrt(5)], rtol=4 * EPS)
+
+
 triplet_rows = st.integers(1, 4).flatmap(
     lambda dim: st.tuples(*[hnp.arrays(np.float64, (1, dim), elements=st.floats(-3, 3)) for _ in range(3)])
 )
