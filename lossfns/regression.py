@@ -27,6 +27,7 @@ from ._core import (
     paired_arrays,
     real_array,
 )
+from ._namespace import array_namespace
 from ._stable import Logistic
 
 __all__ = [
@@ -73,11 +74,12 @@ def _terms(formula, y_true, y_pred, sample_weight, reduction, checks=(), **hyper
 
 def _mse_formula(y, p, *, value, grad, hess):
     # (mse): loss = r^2,  grad = 2 r,  hess = 2,  with r = p - y
+    xp = array_namespace(p)
     r = p - y
     return (
         r * r if value else None,
         2 * r if grad else None,
-        np.full_like(p, 2) if hess else None,
+        xp.full_like(p, 2) if hess else None,
     )
 
 
@@ -130,11 +132,12 @@ def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
 
 def _mae_formula(y, p, *, value, grad, hess):
     # (mae): loss = |r|,  grad = sign(r) (0 at the kink r = 0),  hess = 0,  with r = p - y
+    xp = array_namespace(p)
     r = p - y
     return (
-        np.abs(r) if value else None,
-        np.sign(r) if grad else None,
-        np.zeros_like(p) if hess else None,
+        xp.abs(r) if value else None,
+        xp.sign(r) if grad else None,
+        xp.zeros_like(p) if hess else None,
     )
 
 
@@ -189,12 +192,13 @@ def _huber_formula(y, p, *, delta, value, grad, hess):
     # (huber): with r = p - y and the gradient c = clip(r, -delta, delta),
     #   loss = c (r - c/2)  (r^2/2 where |r| <= delta, delta (|r| - delta/2) beyond),
     #   grad = c,  hess = 1 where |r| < delta, else 0 (0 at the jump |r| = delta)
+    xp = array_namespace(p)
     r = p - y
-    c = np.clip(r, -delta, delta)
+    c = xp.clip(r, -delta, delta)
     return (
         c * (r - 0.5 * c) if value else None,
         c if grad else None,
-        (np.abs(r) < delta).astype(p.dtype) if hess else None,
+        xp.astype(xp.abs(r) < delta, p.dtype) if hess else None,
     )
 
 
@@ -261,17 +265,19 @@ def huber(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction="mean"):
 def _mape_formula(y, p, *, value, grad, hess):
     # (mape): loss = 100 |r| / |y|,  grad = 100 sign(r) / |y| (0 at the kink r = 0),
     #   hess = 0,  with r = p - y; |r| / |y| is formed first (100 / |y| overflows for tiny y)
+    xp = array_namespace(p)
     r = p - y
-    size = np.abs(y)
+    size = xp.abs(y)
     return (
-        100 * (np.abs(r) / size) if value else None,
-        100 * (np.sign(r) / size) if grad else None,
-        np.zeros_like(p) if hess else None,
+        100 * (xp.abs(r) / size) if value else None,
+        100 * (xp.sign(r) / size) if grad else None,
+        xp.zeros_like(p) if hess else None,
     )
 
 
 def _nonzero_targets(y):
-    if not np.all(y):
+    xp = array_namespace(y)
+    if not bool(xp.all(y != 0)):
         raise ValueError("y_true contains a zero target; the percentage error is undefined there")
 
 
@@ -336,16 +342,17 @@ def _smape_formula(y, p, *, value, grad, hess):
     # that nothing overflows: D itself can),
     #   loss = 200 |p - y| / b / (1 + q),   grad = 400 sign(p - y) |y| / D^2,
     #   hess = -2 sign(p) grad / D          (0 at the kinks p = y and p = 0)
-    ay, ap = np.abs(y), np.abs(p)
-    b = np.maximum(ay, ap)
-    one_plus_q = 1 + np.minimum(ay, ap) / b
-    same = np.sign(y) * np.sign(p) > 0
+    xp = array_namespace(p)
+    ay, ap = xp.abs(y), xp.abs(p)
+    b = xp.maximum(ay, ap)
+    one_plus_q = 1 + xp.minimum(ay, ap) / b
+    same = xp.sign(y) * xp.sign(p) > 0
     if grad or hess:  # sign(p - y) first: 0 at the kink p = y, where |y| / D^2 can overflow
-        slope = np.where(same, np.sign(p - y) * ay / b / one_plus_q / b / one_plus_q, 0)
+        slope = xp.where(same, xp.sign(p - y) * ay / b / one_plus_q / b / one_plus_q, 0)
     return (
-        200 * np.where(same, np.abs(p - y) / b / one_plus_q, np.sign(b)) if value else None,
+        200 * xp.where(same, xp.abs(p - y) / b / one_plus_q, xp.sign(b)) if value else None,
         400 * slope if grad else None,
-        np.where(same, -800 * np.sign(p) * (slope / b / one_plus_q), 0) if hess else None,
+        xp.where(same, -800 * xp.sign(p) * (slope / b / one_plus_q), 0) if hess else None,
     )
 
 
@@ -409,11 +416,12 @@ def _pinball_formula(y, p, *, quantile, value, grad, hess):
     # (pinball): loss = max(tau u, (tau - 1) u) with u = y - p (> 0 when p is too low),
     #   grad = [u < 0] - tau [u != 0]: -tau where u > 0, 1 - tau where u < 0, 0 at the kink;
     #   hess = 0
+    xp = array_namespace(p)
     u = y - p
     return (
-        np.maximum(quantile * u, (quantile - 1) * u) if value else None,
+        xp.maximum(quantile * u, (quantile - 1) * u) if value else None,
         (u < 0) - quantile * (u != 0) if grad else None,
-        np.zeros_like(p) if hess else None,
+        xp.zeros_like(p) if hess else None,
     )
 
 
@@ -473,15 +481,16 @@ def _log_cosh_formula(y, p, *, value, grad, hess):
     #   loss = log cosh r = a + log1p(e) - log 2  (never overflows), taken for a <= 1 as
     #          log1p(2 sinh(a/2)^2)  (no cancellation as r -> 0),
     #   grad = tanh r,  hess = 1 - tanh^2 r = 4 e / (1 + e)^2
+    xp = array_namespace(p)
     r = p - y
-    a = np.abs(r)
-    e = np.exp(-2 * a)
+    a = xp.abs(r)
+    e = xp.exp(-2 * a)
     if value:
-        half_sinh = np.sinh(np.minimum(a, 1) / 2)
-        small = np.log1p(2 * half_sinh * half_sinh)
+        half_sinh = xp.sinh(xp.minimum(a, 1) / 2)
+        small = xp.log1p(2 * half_sinh * half_sinh)
     return (
-        np.where(a <= 1, small, a + np.log1p(e) - _LOG2) if value else None,
-        np.tanh(r) if grad else None,
+        xp.where(a <= 1, small, a + xp.log1p(e) - _LOG2) if value else None,
+        xp.tanh(r) if grad else None,
         4 * e / ((1 + e) * (1 + e)) if hess else None,
     )
 
