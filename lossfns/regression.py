@@ -418,9 +418,11 @@ def _pinball_formula(y, p, *, quantile, value, grad, hess):
     #   hess = 0
     xp = array_namespace(p)
     u = y - p
+    if grad:
+        below, off_kink = xp.astype(u < 0, p.dtype), xp.astype(u != 0, p.dtype)
     return (
         xp.maximum(quantile * u, (quantile - 1) * u) if value else None,
-        (u < 0) - quantile * (u != 0) if grad else None,
+        below - quantile * off_kink if grad else None,
         xp.zeros_like(p) if hess else None,
     )
 
