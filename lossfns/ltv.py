@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from ._core import Terms, finite, float_dtype, loss, nonnegative, paired_arrays, real_array
+from . import _dask
 from ._namespace import array_namespace
 from ._stable import Logistic
 
@@ -446,6 +447,8 @@ def normalized_gini(y_true, y_pred):
     Notes
     -----
     Defined in :ref:`ltv-evaluation`. Ties are averaged over (see :func:`gain_curve`).
+    Over Dask arrays the result is a ``dask.delayed`` value that gathers the two columns
+    when computed: a ranking compares every sample with every other.
     Equivalently :math:`\mathrm{Gini}(s) = \sum_i y_i (n + 1 - 2\bar r_i) / (n \sum_i y_i)`
     with :math:`\bar r_i` the average rank of customer :math:`i` by descending :math:`s`.
     The reference code of Wang et al. sums the gain curve as a right Riemann sum instead of
@@ -465,6 +468,8 @@ def normalized_gini(y_true, y_pred):
     >>> float(lossfns.normalized_gini(y, [0.1, 0.2, 0.3, 0.2, 0.4]))
     0.20833333333333331
     """
+    if _dask.any_dask(y_true, y_pred):  # ranks need every sample: gathered, lazily
+        return _dask.gathered(normalized_gini, y_true, y_pred)
     y, s = _values_and_scores(y_true, y_pred, shares=True)
     best = _gini(y, y)
     if best == 0:
@@ -509,7 +514,8 @@ def decile_table(y_true, y_pred, *, n_bins=10):
     Notes
     -----
     Defined in :ref:`ltv-evaluation`. The sort is stable, so tied predictions that
-    straddle a cut are split by their position in the input.
+    straddle a cut are split by their position in the input. Over Dask arrays the result
+    is a ``dask.delayed`` table that gathers the two columns when computed.
 
     Examples
     --------
@@ -518,6 +524,8 @@ def decile_table(y_true, y_pred, *, n_bins=10):
     >>> table.predicted, table.actual, table.count
     (array([0.15, 1.25, 5.5 ]), array([0. , 1.5, 6.5]), array([2, 2, 2]))
     """
+    if _dask.any_dask(y_true, y_pred):  # bins by rank need every sample: gathered, lazily
+        return _dask.gathered(decile_table, y_true, y_pred, n_bins=n_bins)
     y, s = _values_and_scores(y_true, y_pred, shares=False)
     if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
         raise TypeError(f"n_bins must be an integer, got {n_bins!r}")

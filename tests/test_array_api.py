@@ -230,3 +230,108 @@ def test_mixed_libraries_are_a_type_error_naming_the_arguments():
     # lists and scalars are converted into the inputs' library
     value = lossfns.mse([1.0, 2.0], torch.zeros(2, dtype=torch.float64), sample_weight=[1, 3])
     assert isinstance(value, torch.Tensor) and float(value) == pytest.approx(13 / 4)
+
+
+# ------------------------------------------------------------------------------ Dask
+
+
+def _dask_arrays(arrays, rows_per_chunk=13):
+    da = pytest.importorskip("dask.array")
+    return tuple(da.from_array(np.asarray(a), chunks=(rows_per_chunk,) + np.shape(a)[1:])
+                 for a in arrays)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_dask_equals_numpy_chunk_by_chunk(name):
+    import dask
+
+    case = CASES[name]
+    args = case.make(np.random.default_rng(7), 50)  # four chunks of 13 rows (the last 11)
+    weights = {"sample_weight": np.random.default_rng(8).uniform(0, 2, 50)}
+    is_loss = isinstance(case.function, lossfns.Loss)
+    # the value reduced (a tree of partial sums) and not, the derivatives of a weighted
+    # mean (divided by the root's sum of weights) and of a sum
+    plan = [("value", "mean"), ("value", "none"), ("value_and_grad", "mean")] if is_loss else [
+        ("value_and_grad", None)]
+    plan += [("hess", "sum")] if name in WITH_HESS else []
+    for method, reduction in plan:
+        extra = weights if reduction == "mean" else {}
+        expected = _call(case, method, args, reduction, **extra)
+        with dask.config.set(scheduler="synchronous"):
+            lazy = _call(case, method, _dask_arrays(args), reduction,
+                         **{k: _dask_arrays([v])[0] for k, v in extra.items()})
+            computed = dask.compute(lazy)[0]
+        for got, want in zip(_as_tuple(computed), _as_tuple(expected), strict=True):
+            for g, w in zip(_as_tuple(got), _as_tuple(want), strict=True):
+                assert np.asarray(g).dtype == np.asarray(w).dtype
+                # partial sums in another order than the blocks': a few ulps
+                np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-300)
+
+
+def test_dask_builds_a_tree_of_partial_sums_and_computes_nothing_until_asked():
+    da = pytest.importorskip("dask.array")
+    calls = []
+
+    def generate(block, block_info=None):
+        calls.append(block_info[None]["chunk-location"])
+        return np.full(block.shape, 0.5)
+
+    p = da.zeros(1000, chunks=100).map_blocks(generate, dtype=float)
+    y = da.zeros(1000, chunks=100)
+    value = lossfns.mse(y, p)
+    assert calls == [] and value.shape == ()
+    # ten chunks, each a partial sum, added up a tree to one (sum, count) pair
+    assert value.npartitions == 1 and len(value.dask) > 10
+    assert float(value.compute(scheduler="synchronous")) == 0.25
+    assert len(calls) == 10
+
+
+def test_a_nan_in_one_chunk_is_the_numpy_error_when_computed():
+    da = pytest.importorskip("dask.array")
+    p = np.full(100, 0.5)
+    p[77] = np.nan
+    value = lossfns.focal_loss(da.zeros(100, chunks=10), da.from_array(p, chunks=10))
+    with pytest.raises(ValueError, match="logits contains NaN or infinite values"):
+        value.compute(scheduler="synchronous")
+    with pytest.raises(TypeError, match="y_true is a numpy array, logits is a dask array"):
+        lossfns.focal_loss(np.zeros(100), da.from_array(p, chunks=10))
+
+
+BILLION = """
+import resource, sys, time
+import dask.array as da, numpy as np, lossfns
+n = 10**9
+start = time.process_time()
+# generated chunk by chunk as broadcast views (no memory), 40 chunks of 2.5e7
+y = da.zeros(n, chunks=25_000_000, dtype=np.float32)
+p = da.full(n, 0.5, chunks=25_000_000, dtype=np.float32)
+value = lossfns.mse(y, p).compute(scheduler="threads", num_workers=2)
+print(float(value), time.process_time() - start,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def test_a_loss_over_a_billion_lazily_generated_entries_in_bounded_memory():
+    # About 4 s of CPU (4 ns per entry: two finiteness checks, the residual, its square
+    # and the partial sums, block by block in each chunk); the peak resident memory of
+    # the whole process stays near that of importing NumPy and Dask (~90 MB measured).
+    pytest.importorskip("dask.array")
+    out = subprocess.run([sys.executable, "-c", BILLION], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(lossfns.__file__)))
+    value, cpu, peak = (float(x) for x in out.stdout.split())
+    assert value == 0.25
+    assert peak < 1e9, f"peak resident memory {peak / 1e6:.0f} MB"
+
+
+def test_normalized_gini_and_decile_table_over_dask_arrays():
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(9)
+    y = np.where(rng.random(1000) < 0.6, 0.0, rng.lognormal(0, 1, 1000))
+    s = y + rng.normal(0, 1, 1000)
+    lazy_y, lazy_s = da.from_array(y, chunks=100), da.from_array(s, chunks=100)
+    gini = lossfns.normalized_gini(lazy_y, lazy_s)
+    table = lossfns.decile_table(lazy_y, lazy_s, n_bins=10)
+    assert hasattr(gini, "compute") and hasattr(table, "compute")  # lazy
+    assert gini.compute() == lossfns.normalized_gini(y, s)
+    for got, want in zip(table.compute(), lossfns.decile_table(y, s, n_bins=10), strict=True):
+        np.testing.assert_array_equal(got, want)
