@@ -101,6 +101,9 @@ Check = Callable[[np.ndarray], None]
 # --------------------------------------------------------------------------- dtypes
 
 
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def float_dtype(*values: Any) -> np.dtype:
     """The dtype a computation on ``values`` runs in.
 
@@ -122,19 +125,24 @@ def float_dtype(*values: Any) -> np.dtype:
     compute = _namespace.current()
     if compute is not None:
         return compute.nominal
-    kinds = [
-        _dtype_of(v)
-        for v in values
-        if v is not None and not isinstance(v, (bool, int, float, complex))
+    floats = [
+        dtype
+        for dtype in map(_dtype_of, values)
+        if dtype is not None and dtype.kind == "f"
     ]
-    floats = [d for d in kinds if d is not None and d.kind == "f"]
-    if floats and all(d == np.float32 for d in floats):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    if floats and all(dtype == np.float32 for dtype in floats):
+        return _FLOAT32
+    return _FLOAT64
 
 
 def _dtype_of(value: Any) -> np.dtype | None:
-    try:
+    """The dtype of an array or NumPy scalar; ``None`` for Python numbers and ``None``."""
+    if value is None or isinstance(value, (bool, int, float, complex)):
+        return None
+    dtype = getattr(value, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return dtype
+    try:  # lists, and arrays of other libraries
         return np.asarray(value).dtype
     except Exception:  # noqa: BLE001 (real_array then says what is wrong with it)
         return None
@@ -448,6 +456,12 @@ def _run_checks(checks: tuple[tuple[int, Check], ...], arrays) -> None:
 # ------------------------------------------------------- weighting and reduction
 
 
+def _sum(a: np.ndarray, dtype: np.dtype):
+    """The sum of every entry of ``a`` in ``dtype`` (NumPy's pairwise sum, without the
+    argument handling of ``np.sum``, which costs more than summing a small block)."""
+    return np.add.reduce(a, axis=None, dtype=dtype)
+
+
 class Weighting:
     """The reduction policy of one evaluation: sample weights, ``reduction`` and the total.
 
@@ -510,6 +524,7 @@ class Weighting:
             self.factor = dtype.type(1) / total if weight is None else weight / total
         else:
             self.factor = weight
+        self.per_sample = self.factor is not None and self.factor.ndim > 0
 
     def _total(self, weight, sample_shape, mean_weights):
         """The mean's denominator."""
@@ -517,13 +532,13 @@ class Weighting:
             counts = mean_weights
             if weight is not None:
                 counts = counts * self.expand(weight, mean_weights.ndim)
-            total = self.xp.sum(counts, dtype=self.sum_dtype)
+            total = self._sum(counts)
             problem = (
                 "every sample has weight zero (sample_weight times the class_weight of "
                 "its class)"
             )
         elif weight is not None:
-            total = self.xp.sum(weight, dtype=self.sum_dtype) * (
+            total = self._sum(weight) * (
                 math.prod(sample_shape) // math.prod(weight.shape)
             )
             problem = "sample_weight sums to zero"
@@ -542,22 +557,26 @@ class Weighting:
             counts = mean_weights
             if weight is not None:
                 counts = counts * self.expand(weight, mean_weights.ndim)
-            return self.xp.sum(counts, dtype=self.sum_dtype)
+            return self._sum(counts)
         if weight is not None:
             size = math.prod(weight.shape)
-            return self.xp.sum(weight, dtype=self.sum_dtype) * (math.prod(self.sample_shape) // size)
+            return self._sum(weight) * (math.prod(self.sample_shape) // size)
         return self.dtype.type(math.prod(self.sample_shape))
+
+    def _sum(self, a):
+        """The sum of every entry of ``a`` in the computation's dtype."""
+        if self.xp is np:
+            return _sum(a, self.dtype)
+        return self.xp.sum(a, dtype=self.sum_dtype)
 
     def rows(self, rows: slice):
         """The factors of a block of rows (``None`` when every factor is 1)."""
-        if self.factor is None or np.ndim(self.factor) == 0:
-            return self.factor
-        return self.factor[rows]
+        return self.factor[rows] if self.per_sample else self.factor
 
     @staticmethod
     def expand(factor, ndim: int):
         """``factor`` with trailing axes added to broadcast against ``ndim``-D terms."""
-        if np.ndim(factor) == 0:
+        if factor.ndim in (0, ndim):
             return factor
         return factor.reshape(factor.shape + (1,) * (ndim - factor.ndim))
 
@@ -571,12 +590,11 @@ class Weighting:
         One factor for all (an unweighted mean's 1/n) multiplies the sum, which saves a
         pass over the terms; only where that sum overflows are the terms scaled first,
         so that a mean overflows only where its value does."""
-        xp, dtype = self.xp, self.sum_dtype
-        if factor is None or np.ndim(factor) > 0:
-            return xp.sum(self.weigh(terms, factor), dtype=dtype)
-        total = xp.sum(terms, dtype=dtype)
-        if xp.isinf(total):
-            return xp.sum(terms * factor, dtype=dtype)
+        if factor is None or self.per_sample:
+            return self._sum(self.weigh(terms, factor))
+        total = self._sum(terms)
+        if math.isinf(total) if self.xp is np else bool(self.xp.isinf(total)):
+            return self._sum(terms * factor)
         return total * factor
 
     def scale(self, derivative, factor, out=None):
@@ -618,9 +636,9 @@ def evaluate_in_blocks(
     derivative. Results equal those of one call on the whole arrays, up to the order of
     the summation of the value.
     """
-    whole = [np.atleast_1d(a) for a in arrays]
+    whole = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
     n_rows = len(whole[0])
-    rows_per_block = max(1, BLOCK_SIZE // max(a[:1].size for a in whole))
+    rows_per_block = max(1, BLOCK_SIZE // max(math.prod(a.shape[1:]) for a in whole))
     value_sum, pieces, results = [], [], [None, None]
     for start in range(0, n_rows, rows_per_block):
         rows = slice(start, start + rows_per_block)
@@ -647,7 +665,7 @@ def evaluate_in_blocks(
         if weighting.reduction == "none":
             reduced = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
         else:
-            reduced = np.sum(value_sum, dtype=weighting.dtype)
+            reduced = value_sum[0] if len(value_sum) == 1 else _sum(value_sum, weighting.dtype)
     out = (reduced, *results)
     if arrays[0].ndim == 0:  # a scalar evaluation: back to NumPy scalars
         out = tuple(_first(r) for r in out)

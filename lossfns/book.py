@@ -1,9 +1,17 @@
-"""Helpers the book's pages use to show the library's own code next to its equations.
+"""Helpers the book's pages share: the library's code beside its equations, and numbers
+written for people.
 
 The book promises that the code it shows is the code that runs: a page calls
 :func:`show_formula` on a loss, and the listing is taken from the library's source when
 the page is executed, so it can never drift from it. IPython is imported only when a
 listing is displayed.
+
+Every number in the prose is computed and glued (MyST-NB's ``glue``). A float is glued as
+itself and formatted by the page (``{glue:text}`name:.3g```); a number too large or too small
+for that is glued as :func:`power_of_ten` of it, ``1.4 × 10⁻¹⁰`` rather than Python's
+``1.4e-10``. Either way a negative number is printed with a true minus sign (U+2212): the
+book's Sphinx extension ``_ext/glued_numbers.py`` turns the hyphen-minus that Python's
+formatting writes into one.
 """
 
 from __future__ import annotations
@@ -12,7 +20,11 @@ import inspect
 import textwrap
 from typing import Any, Callable
 
-__all__ = ["formula_source", "show_formula"]
+__all__ = ["formula_source", "show_formula", "Shown", "power_of_ten", "superscript", "MINUS"]
+
+# U+2212, the minus sign of typeset mathematics; Python writes the hyphen-minus U+002D
+MINUS = "\u2212"
+_SUPERSCRIPTS = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
 
 
 def _functions(obj: Any) -> tuple[Callable, ...]:
@@ -53,3 +65,67 @@ def show_formula(*objects: Any):
     from IPython.display import Markdown
 
     return Markdown(f"```python\n{formula_source(*objects)}\n```")
+
+
+class Shown(str):
+    """A string glued as itself.
+
+    MyST-NB's ``glue`` stores an object's ``repr``; a plain ``str`` would be shown in quotes
+    by ``{glue:text}``. The ``repr`` of a ``Shown`` is its text.
+
+    >>> Shown("1.4 × 10⁻¹⁰")
+    1.4 × 10⁻¹⁰
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def superscript(n: int) -> str:
+    """The integer ``n`` in superscript digits, its sign a superscript minus.
+
+    >>> superscript(-10), superscript(7)
+    ('⁻¹⁰', '⁷')
+    """
+    if isinstance(n, bool) or int(n) != n:
+        raise ValueError(f"superscript needs a whole number, got {n!r}")
+    return str(int(n)).translate(_SUPERSCRIPTS)
+
+
+def power_of_ten(x: float, digits: int) -> Shown:
+    """``x`` as a reader writes it: ``m × 10ⁿ`` with ``digits`` digits after the point.
+
+    What a page glues for a number that its prose would otherwise show in Python's
+    e-notation (``1.4e-10``). A negative mantissa gets a true minus sign (U+2212), as
+    every number of the book does.
+
+    Parameters
+    ----------
+    x : float
+        The number; finite.
+    digits : int
+        Digits of the mantissa after the decimal point (``0`` gives ``1 × 10⁻⁶``).
+
+    Returns
+    -------
+    Shown
+        The text, glued as itself (``glue("name", power_of_ten(x, 1), display=False)``,
+        then ``{glue:text}`name``` in the prose).
+
+    Examples
+    --------
+    >>> power_of_ten(1.4e-10, 1)
+    1.4 × 10⁻¹⁰
+    >>> power_of_ten(-123456.0, 2)
+    −1.23 × 10⁵
+    """
+    import math
+
+    if not math.isfinite(x):
+        raise ValueError(f"power_of_ten needs a finite x, got {x!r}")
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
+        raise ValueError(f"power_of_ten needs digits >= 0 (a whole number), got {digits!r}")
+    mantissa, exponent = f"{x:.{digits}e}".split("e")
+    return Shown(f"{mantissa.replace('-', MINUS)} × 10{superscript(int(exponent))}")
