@@ -207,14 +207,16 @@ def computing(xp, foreign: list, bound: inspect.BoundArguments):
 
 
 def _refuse_tracers(function, arrays):
-    """JAX under ``jax.jit``: the data checks need concrete values; say so."""
+    """JAX under a transformation (``jax.jit``, ``jax.grad``, ``jax.vmap``): the data
+    checks need concrete values; say so rather than fail inside them."""
     import jax
 
     if any(isinstance(a, jax.core.Tracer) for a in arrays):
         raise TypeError(
-            f"{function.__qualname__} cannot be traced by jax.jit: lossfns checks the values "
-            f"of its inputs (NaN, labels, ranges) before it computes, which needs concrete "
-            f"arrays. Call it eagerly, outside jit."
+            f"{function.__qualname__} cannot be traced by JAX (jax.jit, jax.grad, jax.vmap): "
+            f"lossfns checks the values of its inputs (NaN, labels, ranges) before it "
+            f"computes, which needs concrete arrays. Call it eagerly; its .grad gives the "
+            f"gradient."
         )
 
 
