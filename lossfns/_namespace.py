@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -141,12 +142,17 @@ def library_of(x: Any) -> str | None:
 # ------------------------------------------------------------------- the dispatch
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(declaration) -> inspect.Signature:
+    return inspect.signature(declaration)
+
+
 def call(function, method: str, evaluate, args: tuple, kwargs: dict):
     """Evaluate ``function`` (a :class:`~lossfns._core.Loss` or
     :class:`~lossfns._core.Measure`) on arguments that are not all NumPy: in their
     namespace, with ``evaluate(terms)`` as on the NumPy path, or lazily on Dask.
     ``method`` names what is asked for: ``"value"``, ``"grad"``, ``"value_and_grad"``, ..."""
-    signature = inspect.signature(function._declaration)
+    signature = _signature(function._declaration)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError:

@@ -372,3 +372,19 @@ def test_jax_transformations_are_refused_with_a_clear_error():
     jax = pytest.importorskip("jax")
     with pytest.raises(TypeError, match=r"cannot be traced by JAX \(jax.jit"):
         jax.jit(lossfns.focal_loss)(jax.numpy.ones(3), jax.numpy.zeros(3))
+
+
+@needs_torch
+def test_the_tensor_benchmark_runs_and_writes_what_the_benchmarks_page_reads():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(lossfns.__file__).resolve().parents[1] / "bench" / "tensors.py"
+    spec = importlib.util.spec_from_file_location("bench_tensors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.run(sizes=(1000,), repeats=1, budget=0.0005, only=["mse", "focal_loss"],
+                         log=lambda *args: None)
+    for loss in results["losses"].values():
+        (row,) = loss["sizes"]
+        assert {"analytic_ratio", "autograd_ratio", "torch"} <= set(row)
