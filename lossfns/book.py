@@ -1,5 +1,5 @@
-"""Helpers the book's pages share: the library's code beside its equations, and numbers
-written for people.
+"""Helpers the book's pages share: the library's code beside its equations, numbers written
+for people, and the central differences their gradient checks compare with.
 
 The book promises that the code it shows is the code that runs: a page calls
 :func:`show_formula` on a loss, and the listing is taken from the library's source when
@@ -20,11 +20,21 @@ import inspect
 import textwrap
 from typing import Any, Callable
 
-__all__ = ["formula_source", "show_formula", "Shown", "power_of_ten", "superscript", "MINUS"]
+import numpy as np
+
+__all__ = [
+    "formula_source",
+    "show_formula",
+    "central_difference",
+    "Shown",
+    "power_of_ten",
+    "superscript",
+    "MINUS",
+]
 
 # U+2212, the minus sign of typeset mathematics; Python writes the hyphen-minus U+002D
 MINUS = "\u2212"
-_SUPERSCRIPTS = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _functions(obj: Any) -> tuple[Callable, ...]:
@@ -65,6 +75,25 @@ def show_formula(*objects: Any):
     from IPython.display import Markdown
 
     return Markdown(f"```python\n{formula_source(*objects)}\n```")
+
+
+def central_difference(f: Callable[[np.ndarray], float], x: np.ndarray, h: float) -> np.ndarray:
+    r"""The gradient of the scalar function ``f`` at ``x`` by central differences, entry by entry.
+
+    Entry :math:`i` is :math:`(f(x + h e_i) - f(x - h e_i)) / 2h`. Its error is the truncation,
+    :math:`h^2 |\partial_i^3 f| / 6`, plus rounding, about :math:`\epsilon |f| / h`; a page that
+    compares a gradient with it states the bound its tolerance comes from.
+
+    >>> central_difference(lambda v: float(v @ v), np.array([1.0, -2.0]), 1e-4)
+    array([ 2., -4.])
+    """
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        bump = np.zeros_like(x)
+        bump[index] = h
+        out[index] = (f(x + bump) - f(x - bump)) / (2 * h)
+    return out
 
 
 class Shown(str):
