@@ -123,3 +123,21 @@ def test_no_number_is_typed_into_the_prose(path: str):
         f"{path} has numbers typed into its prose; glue them from the code that computes them "
         "(or, for a value the page chooses, add it to STATED):\n" + "\n".join(found)
     )
+
+
+def test_glued_numbers_print_a_true_minus_sign():
+    """``_ext/glued_numbers.py`` turns the hyphen-minus Python writes before a glued number
+    ("-3.20") into the minus sign U+2212; a hyphen in a word or a range, and e-notation, stay.
+    A zero as printed ("-0.000") loses its sign. (The site test checks every built page's prose
+    for a hyphen-minus before a digit.)"""
+    import sys
+
+    sys.path.insert(0, str(REPO / "_ext"))
+    try:
+        from glued_numbers import true_minus
+    finally:
+        sys.path.remove(str(REPO / "_ext"))
+    assert true_minus("-3.20") == "\u22123.20"
+    assert true_minus("(-1, -.5)") == "(\u22121, \u2212.5)"
+    assert true_minus("x-1, 10-20, 1e-10, \u22122") == "x-1, 10-20, 1e-10, \u22122"
+    assert true_minus("a mean of -0.000") == "a mean of 0.000"  # a zero as printed has no sign
