@@ -16,11 +16,11 @@ HTML := _build/html
 PDF := _build/latex/book.pdf
 TEX := /usr/bin/xelatex /usr/bin/latexmk /usr/bin/pdftoppm
 TEX_PACKAGES := texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf latexmk poppler-utils
-BOOK_SOURCES = _config.yml _toc.yml references.bib $(wildcard *.md chapters/*/*.md chapters/*/*.ipynb appendix/*.md appendix/*.ipynb lossfns/*.py _ext/*.py bench/results.json)
+BOOK_SOURCES = _config.yml _toc.yml references.bib $(wildcard *.md chapters/*/*.md chapters/*/*.ipynb appendix/*.md appendix/*.ipynb lossfns/*.py _ext/*.py bench/results.json bench/tensors.json)
 # Notebook outputs are cached by code cells only, so the cache is dropped whenever the
 # library, the build extensions, the pinned packages or the stored benchmarks change:
 # the book never shows outputs of older code.
-SOURCE_HASH = $(shell cat lossfns/*.py _ext/*.py requirements.lock bench/results.json | sha256sum | cut -c1-16)
+SOURCE_HASH = $(shell cat lossfns/*.py _ext/*.py requirements.lock bench/results.json bench/tensors.json | sha256sum | cut -c1-16)
 
 .PHONY: help book serve test lab lock clean bench pdf cells tex
 

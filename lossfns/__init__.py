@@ -2,8 +2,12 @@
 
 Every loss takes ``(y_true, prediction, *, <hyper-parameters>, sample_weight=None,
 reduction="mean")`` and has ``.grad``, ``.value_and_grad`` and, where the loss is
-elementwise in a scalar prediction, ``.hess``. Importing ``lossfns`` imports NumPy and
-SciPy only; the plotting helpers in :mod:`lossfns.plot` import matplotlib when called.
+elementwise in a scalar prediction, ``.hess``. Each computes in the namespace of its
+inputs: NumPy by default, torch tensors in torch (differentiable by autograd), Dask arrays
+chunk by chunk and lazily, JAX and CuPy arrays in theirs.
+Importing ``lossfns`` imports NumPy and SciPy only (torch, JAX, Dask and
+``array_api_compat`` when their arrays arrive); the plotting helpers in :mod:`lossfns.plot`
+import matplotlib when called.
 """
 
 from . import classification, information, ltv, ranking, regression

@@ -48,6 +48,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _namespace
+from ._namespace import array_namespace
+
 __all__ = [
     "REDUCTIONS",
     "BLOCK_SIZE",
@@ -115,7 +118,13 @@ def float_dtype(*values: Any) -> np.dtype:
     dtype('float32')
     >>> float_dtype(np.float32([0.5]), [1.0, 0.0])
     dtype('float64')
+
+    Outside NumPy the evaluation's namespace decided the dtype when the call began (see
+    :class:`lossfns._namespace.Compute`); this returns the NumPy dtype that stands for it.
     """
+    compute = _namespace.current()
+    if compute is not None:
+        return compute.nominal
     floats = [
         dtype
         for dtype in map(_dtype_of, values)
@@ -164,14 +173,17 @@ def real_array(
     ...
     ValueError: logits contains NaN or infinite values
     """
+    compute = _namespace.current()
+    if compute is not None:
+        return _foreign_array(x, name, dtype, finite, compute)
     try:
         a = np.asarray(x)
     except (TypeError, ValueError) as error:  # ragged nested lists, unconvertible objects
         raise TypeError(f"{name} must be an array of real numbers: {error}") from None
     except RuntimeError as error:  # a torch tensor that requires grad, among others
         raise TypeError(
-            f"{name} cannot be read as a NumPy array ({error}); lossfns computes in NumPy: "
-            f"pass a plain array (for a torch tensor, tensor.detach().cpu().numpy())"
+            f"{name} cannot be read as a NumPy array ({error}); this function computes in "
+            f"NumPy only: pass a plain array (for a torch tensor, tensor.detach().cpu().numpy())"
         ) from None
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
@@ -181,6 +193,32 @@ def real_array(
         _check_finite(a, name)
     if dtype is not None:
         a = a.astype(dtype, copy=False)
+    return a
+
+
+def _foreign_array(x, name, dtype, finite, compute):
+    """:func:`real_array` in the namespace of a foreign evaluation: lists and scalars are
+    converted into it (on the inputs' device), arrays of it are checked as they are, and
+    a float array is cast to the computation's dtype."""
+    xp = compute.xp
+    if _namespace.library_of(x) in (None, "numpy"):
+        try:
+            a = np.asarray(x)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be an array of real numbers: {error}") from None
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+        a = xp.asarray(a, device=compute.device)
+    else:
+        a = x
+    if not xp.isdtype(a.dtype, ("bool", "integral", "real floating")):
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if math.prod(a.shape) == 0:
+        raise ValueError(f"{name} is empty")
+    if finite:
+        _check_finite(a, name)
+    if dtype is not None and a.dtype != compute.dtype:
+        a = xp.astype(a, compute.dtype)
     return a
 
 
@@ -209,12 +247,25 @@ def paired_arrays(
 
 
 def _check_finite(a: np.ndarray, name: str) -> None:
+    if type(a) is not np.ndarray:
+        xp = array_namespace(a)
+        if xp.isdtype(a.dtype, "real floating") and not bool(xp.all(xp.isfinite(a))):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
+def _extremes(a):
+    """``(min, max)`` of ``a``: NumPy scalars, or Python numbers outside NumPy."""
+    if type(a) is np.ndarray:
+        return a.min(), a.max()
+    xp = array_namespace(a)
+    return xp.min(a).item(), xp.max(a).item()
+
+
 def _check_within(a: np.ndarray, name: str, low: float, high: float) -> None:
-    smallest, largest = a.min(), a.max()  # NaN if any entry is NaN
+    smallest, largest = _extremes(a)  # NaN if any entry is NaN
     if not (math.isfinite(smallest) and math.isfinite(largest)):
         raise ValueError(f"{name} contains NaN or infinite values")
     for bad, ok in ((smallest, smallest >= low), (largest, largest <= high)):
@@ -223,6 +274,17 @@ def _check_within(a: np.ndarray, name: str, low: float, high: float) -> None:
 
 
 def _check_one_of(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> None:
+    if type(a) is not np.ndarray:
+        xp = array_namespace(a)
+        ok = a == allowed[0]
+        for value in allowed[1:]:
+            ok = ok | (a == value)
+        if not bool(xp.all(ok)):
+            bad = a[~ok]
+            if not bool(xp.all(xp.isfinite(bad))):
+                raise ValueError(f"{name} contains NaN or infinite values")
+            raise ValueError(f"{name} must hold only the values {allowed}; found {bad[0].item()}")
+        return
     bad = ~np.isin(a, allowed)
     if bad.any():
         if not np.isfinite(a[bad]).all():
@@ -231,7 +293,7 @@ def _check_one_of(a: np.ndarray, name: str, allowed: tuple[float, ...]) -> None:
 
 
 def _check_nonnegative(a: np.ndarray, name: str) -> None:
-    smallest = a.min()
+    smallest = _extremes(a)[0] if type(a) is not np.ndarray else a.min()
     if not smallest >= 0:  # NaN fails too
         if math.isnan(smallest):
             raise ValueError(f"{name} contains NaN or infinite values")
@@ -297,12 +359,17 @@ def check_distribution(a: np.ndarray, name: str, axis: int | tuple[int, ...] = -
     ValueError: y_true must sum to 1 along axis -1 (within 1e-06); a sum is 0.9
     """
     nonnegative(name)(a)
-    sums = a.sum(axis=axis, dtype=np.float64)
-    worst = np.abs(sums - 1).argmax()
-    if abs(sums.flat[worst] - 1) > DISTRIBUTION_ATOL:
+    if type(a) is np.ndarray:
+        sums = a.sum(axis=axis, dtype=np.float64)
+        worst = sums.flat[np.abs(sums - 1).argmax()]
+    else:
+        xp = array_namespace(a)
+        sums = xp.reshape(xp.sum(a, axis=axis, dtype=xp.float64), (-1,))
+        worst = sums[xp.argmax(xp.abs(sums - 1))].item()
+    if abs(worst - 1) > DISTRIBUTION_ATOL:
         raise ValueError(
             f"{name} must sum to 1 along axis {axis} (within {DISTRIBUTION_ATOL:g}); "
-            f"a sum is {sums.flat[worst]:.10g}"
+            f"a sum is {worst:.10g}"
         )
 
 
@@ -316,13 +383,14 @@ def check_class_indices(a: np.ndarray, name: str, n_classes: int) -> np.ndarray:
     ...
     ValueError: y_true must hold class indices in range(3); found 3
     """
-    if a.dtype.kind not in "iu":
+    xp = array_namespace(a)
+    if not (a.dtype.kind in "iu" if xp is np else xp.isdtype(a.dtype, "integral")):
         raise TypeError(f"{name} must hold integer class indices, got dtype {a.dtype}")
-    smallest, largest = int(a.min()), int(a.max())  # exact for every integer dtype
+    smallest, largest = (int(e) for e in _extremes(a))  # exact for every integer dtype
     if smallest < 0 or largest >= n_classes:
         bad = smallest if smallest < 0 else largest
         raise ValueError(f"{name} must hold class indices in range({n_classes}); found {bad}")
-    return a.astype(np.int64, copy=False)
+    return a.astype(np.int64, copy=False) if xp is np else xp.astype(a, xp.int64, copy=False)
 
 
 def check_same_shape(**arrays: np.ndarray) -> None:
@@ -333,7 +401,7 @@ def check_same_shape(**arrays: np.ndarray) -> None:
     ...
     ValueError: shapes differ: y_true (3,), logits (3, 1)
     """
-    shapes = {name: np.shape(a) for name, a in arrays.items()}
+    shapes = {name: tuple(np.shape(a)) for name, a in arrays.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
         raise ValueError(f"shapes differ: {listed}")
@@ -433,16 +501,22 @@ class Weighting:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
         self.dtype = dtype
+        compute = _namespace.current()
+        # the namespace and dtype of the sums: NumPy's, or those of a foreign evaluation
+        self.xp, self.sum_dtype = (np, dtype) if compute is None else (compute.xp, compute.dtype)
+        sample_shape = tuple(sample_shape)
         weight = None
         if sample_weight is not None:
             weight = real_array(sample_weight, "sample_weight", dtype)
-            if weight.shape != sample_shape[: weight.ndim]:
+            if tuple(weight.shape) != sample_shape[: weight.ndim]:
                 raise ValueError(
-                    f"sample_weight has shape {weight.shape}; it must be {sample_shape} "
+                    f"sample_weight has shape {tuple(weight.shape)}; it must be {sample_shape} "
                     f"or a leading part of it"
                 )
             nonnegative("sample_weight")(weight)
         self.weighted = weight is not None
+        # what a chunked evaluation (lossfns._dask) needs to form the mean's denominator
+        self.sample_shape, self._weight, self._mean_weights = sample_shape, weight, mean_weights
         if reduction == "mean":
             if weight is not None and weight.max() > 0:
                 weight = weight / weight.max()
@@ -458,19 +532,42 @@ class Weighting:
             counts = mean_weights
             if weight is not None:
                 counts = counts * self.expand(weight, mean_weights.ndim)
-            total = np.sum(counts, dtype=self.dtype)
+            total = self._sum(counts)
             problem = (
                 "every sample has weight zero (sample_weight times the class_weight of "
                 "its class)"
             )
         elif weight is not None:
-            total = np.sum(weight, dtype=self.dtype) * (math.prod(sample_shape) // weight.size)
+            total = self._sum(weight) * (
+                math.prod(sample_shape) // math.prod(weight.shape)
+            )
             problem = "sample_weight sums to zero"
         else:
             return self.dtype.type(math.prod(sample_shape))
         if total == 0:
             raise ValueError(f"{problem}; the weighted mean is undefined")
         return total
+
+    def denominator(self):
+        """The mean's denominator for these samples, whatever the reduction, 0 allowed:
+        the count of samples, or the sum of their weights (times ``mean_weights``). A
+        chunked evaluation adds these up over its chunks (:mod:`lossfns._dask`)."""
+        weight, mean_weights = self._weight, self._mean_weights
+        if mean_weights is not None:
+            counts = mean_weights
+            if weight is not None:
+                counts = counts * self.expand(weight, mean_weights.ndim)
+            return self._sum(counts)
+        if weight is not None:
+            size = math.prod(weight.shape)
+            return self._sum(weight) * (math.prod(self.sample_shape) // size)
+        return self.dtype.type(math.prod(self.sample_shape))
+
+    def _sum(self, a):
+        """The sum of every entry of ``a`` in the computation's dtype."""
+        if self.xp is np:
+            return _sum(a, self.dtype)
+        return self.xp.sum(a, dtype=self.sum_dtype)
 
     def rows(self, rows: slice):
         """The factors of a block of rows (``None`` when every factor is 1)."""
@@ -494,10 +591,10 @@ class Weighting:
         pass over the terms; only where that sum overflows are the terms scaled first,
         so that a mean overflows only where its value does."""
         if factor is None or self.per_sample:
-            return _sum(self.weigh(terms, factor), self.dtype)
-        total = _sum(terms, self.dtype)
-        if math.isinf(total):
-            return _sum(terms * factor, self.dtype)
+            return self._sum(self.weigh(terms, factor))
+        total = self._sum(terms)
+        if math.isinf(total) if self.xp is np else bool(self.xp.isinf(total)):
+            return self._sum(terms * factor)
         return total * factor
 
     def scale(self, derivative, factor, out=None):
@@ -511,6 +608,8 @@ class Weighting:
                 return derivative
             out[...] = derivative
             return out
+        if out is None:
+            return derivative * self.expand(factor, derivative.ndim)
         return np.multiply(derivative, self.expand(factor, derivative.ndim), out=out)
 
 
@@ -643,7 +742,9 @@ class Terms:
         self.rowwise = rowwise
         self.checks = checks
         self.weighting = Weighting(sample_weight, reduction, sample_shape, dtype, mean_weights)
-        if not rowwise:
+        # outside NumPy a formula runs in one piece (see lossfns._namespace), checks first
+        self.blocks = rowwise and self.weighting.xp is np
+        if not self.blocks:
             _run_checks(checks, arrays)
 
     def evaluate(self, value: bool = True, grad: bool = False, hess: bool = False):
@@ -652,7 +753,7 @@ class Terms:
         # The formulas are written so that an intermediate that under- or overflows does
         # not change the result; their floating-point warnings would only alarm the caller.
         with np.errstate(all="ignore"):
-            if self.rowwise:
+            if self.blocks:
                 return evaluate_in_blocks(
                     formula, self.arrays, self.checks, self.weighting,
                     value=value, grad=grad, hess=hess,
@@ -669,6 +770,10 @@ class Terms:
 
 
 # ---------------------------------------------------------------------- the wrapper
+
+
+def _value(terms: Terms):
+    return terms.evaluate()[0]
 
 
 class _Differentiable:
@@ -705,7 +810,9 @@ class _Differentiable:
         declaration = self._declaration
 
         def method(*args: Any, **kwargs: Any):
-            return evaluate(self._terms(*args, **kwargs))
+            if _namespace.is_plain(args, kwargs):  # NumPy: no dispatch
+                return evaluate(self._terms(*args, **kwargs))
+            return _namespace.call(self, name, evaluate, args, kwargs)
 
         method.__name__ = name
         method.__qualname__ = f"{declaration.__qualname__}.{name}"
@@ -718,7 +825,9 @@ class _Differentiable:
         return self._declaration(*args, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any):
-        return self._terms(*args, **kwargs).evaluate()[0]
+        if _namespace.is_plain(args, kwargs):  # NumPy: no dispatch
+            return self._terms(*args, **kwargs).evaluate()[0]
+        return _namespace.call(self, "value", _value, args, kwargs)
 
     def __get__(self, instance, owner=None):
         # a function-like descriptor (so that help() and pydoc document it as a routine,

@@ -12,11 +12,16 @@ Every loss module builds its formulas from these, so each trick lives in one pla
 
 Each is exact to a few ulps for inputs of any size: nothing overflows where the result
 is finite, and nothing is formed as a difference of nearly equal numbers.
+
+Each computes in the namespace of its arrays (``xp``, :mod:`numpy` for NumPy arrays; see
+:mod:`lossfns._namespace`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ._namespace import array_namespace, set_entries
 
 __all__ = ["Logistic", "Softmax", "row_sums", "row_norms"]
 
@@ -70,27 +75,28 @@ class Logistic:
     """
 
     def __init__(self, z: np.ndarray) -> None:
+        self.xp = array_namespace(z)
         self.z = z
 
     @property
     def high(self) -> np.ndarray:
         """:math:`\\max(z, 0)`."""
-        return np.maximum(self.z, 0)
+        return self.xp.maximum(self.z, 0)
 
     @property
     def low(self) -> np.ndarray:
         """:math:`\\min(z, 0)` (not :math:`z - \\max(z, 0)`, which is nan at :math:`z = \\infty`)."""
-        return np.minimum(self.z, 0)
+        return self.xp.minimum(self.z, 0)
 
     @cached_property
     def exp_low(self) -> np.ndarray:
         """:math:`e^{\\min(z, 0)}`, in (0, 1]."""
-        return np.exp(self.low)
+        return self.xp.exp(self.low)
 
     @cached_property
     def exp_neg_high(self) -> np.ndarray:
         """:math:`e^{-\\max(z, 0)}`, in (0, 1]."""
-        return np.exp(-self.high)
+        return self.xp.exp(-self.high)
 
     @property
     def e(self) -> np.ndarray:
@@ -100,7 +106,7 @@ class Logistic:
     @cached_property
     def log1p_e(self) -> np.ndarray:
         """:math:`\\log(1 + e^{-|z|})`, in (0, log 2]."""
-        return np.log1p(self.e)
+        return self.xp.log1p(self.e)
 
     @cached_property
     def inverse_one_plus_e(self) -> np.ndarray:
@@ -164,20 +170,21 @@ class Softmax:
     """
 
     def __init__(self, z: np.ndarray) -> None:
-        rows = np.arange(len(z))
+        self.xp = xp = array_namespace(z)
+        rows = xp.arange(z.shape[0])
         self.z = z
-        self.top = np.argmax(z, axis=1)
+        self.top = xp.argmax(z, axis=1)
         self.z_top = z[rows, self.top]
         self.gap = self.z_top[:, None] - z
-        others = np.exp(-self.gap)
-        others[rows, self.top] = 0  # the maximum's own term, e^0 = 1, is kept apart
+        # the maximum's own term, e^0 = 1, is kept apart
+        others = set_entries(xp.exp(-self.gap), (rows, self.top), 0)
         self.rest = row_sums(others)
         self._others, self._rows = others, rows
 
     @cached_property
     def log1p_rest(self) -> np.ndarray:
         """:math:`\\log(1 + \\rho)` per row: the log-sum-exp minus the row's maximum."""
-        return np.log1p(self.rest)
+        return self.xp.log1p(self.rest)
 
     @cached_property
     def neg_log_p(self) -> np.ndarray:
@@ -188,22 +195,19 @@ class Softmax:
     def p(self) -> np.ndarray:
         """:math:`p_c = \\operatorname{softmax}(z)_c`."""
         scale = 1 / (1 + self.rest)
-        p = self._others * scale[:, None]
-        p[self._rows, self.top] = scale
-        return p
+        return set_entries(self._others * scale[:, None], (self._rows, self.top), scale)
 
     @cached_property
     def one_minus_p(self) -> np.ndarray:
         """:math:`1 - p_c`, exact at the argmax (:math:`\\rho / (1 + \\rho)`)."""
-        one_minus_p = 1 - self.p
-        one_minus_p[self._rows, self.top] = self.rest / (1 + self.rest)
-        return one_minus_p
+        return set_entries(1 - self.p, (self._rows, self.top), self.rest / (1 + self.rest))
 
     @cached_property
     def overflows(self) -> bool:
         """Whether a gap may exceed the float range (a row spans more than it): only then
         does :math:`-\\log p_c` hold an infinity that a weight of 0 must cancel."""
-        return not np.isfinite(self.z_top.max() - self.z.min())
+        xp = self.xp
+        return not bool(xp.isfinite(xp.max(self.z_top) - xp.min(self.z)))
 
     def cross_entropy(self, v: np.ndarray) -> np.ndarray:
         """:math:`\\sum_c v_c\\,(-\\log p_c)` per row, for non-negative weights ``v``:
@@ -214,7 +218,7 @@ class Softmax:
         weighted_gaps = v * self.gap
         if self.overflows:
             exact = v * self.z_top[:, None] - v * self.z
-            weighted_gaps = np.where(np.isinf(self.gap), exact, weighted_gaps)
+            weighted_gaps = self.xp.where(self.xp.isinf(self.gap), exact, weighted_gaps)
         return row_sums(weighted_gaps) + row_sums(v) * self.log1p_rest
 
     @cached_property
@@ -222,7 +226,7 @@ class Softmax:
         """:math:`-p_c \\log p_c`, 0 where :math:`p_c = 0` (:math:`0 \\log 0 = 0`, also
         where the gap overflows)."""
         terms = self.p * self.neg_log_p
-        return np.where(self.p > 0, terms, 0) if self.overflows else terms
+        return self.xp.where(self.p > 0, terms, 0) if self.overflows else terms
 
     def neg_log_p_at(self, index: np.ndarray) -> np.ndarray:
         """:math:`-\\log p_c` at one class ``index[i]`` per row."""
@@ -231,7 +235,7 @@ class Softmax:
     def one_minus_p_at(self, index: np.ndarray) -> np.ndarray:
         """:math:`1 - p_c` at one class ``index[i]`` per row, exact at the argmax."""
         at_top = self.rest / (1 + self.rest)
-        return np.where(index == self.top, at_top, 1 - self.p[self._rows, index])
+        return self.xp.where(index == self.top, at_top, 1 - self.p[self._rows, index])
 
 
 def row_sums(a: np.ndarray) -> np.ndarray:
@@ -239,12 +243,14 @@ def row_sums(a: np.ndarray) -> np.ndarray:
 
     NumPy's ``a.sum(axis=1)`` pays per row: on rows of 10 entries (a block of 3 276 rows,
     one thread) it took 2.7 ns per entry, the matrix-vector product 0.17 ns, within
-    the same rounding bound.
+    the same rounding bound. Other namespaces sum the rows.
 
     >>> row_sums(np.array([[1.0, 2.0], [3.0, 4.0]]))
     array([3., 7.])
     """
-    return a @ np.ones(a.shape[1], a.dtype)
+    if type(a) is np.ndarray:
+        return a @ np.ones(a.shape[1], a.dtype)
+    return array_namespace(a).sum(a, axis=1)
 
 
 def row_norms(r: np.ndarray) -> np.ndarray:
@@ -257,14 +263,15 @@ def row_norms(r: np.ndarray) -> np.ndarray:
     >>> row_norms(np.array([[3e200, 4e200], [3e-200, 4e-200]]))
     array([5.e+200, 5.e-200])
     """
+    xp = array_namespace(r)
     with np.errstate(over="ignore", under="ignore"):  # those rows are redone below
         squares = row_sums(r * r)
-    info = np.finfo(r.dtype)
-    bad = ~(squares >= info.tiny / info.eps) | np.isinf(squares)
-    norms = np.sqrt(squares)
-    if bad.any():
+    info = xp.finfo(r.dtype)
+    bad = ~(squares >= info.smallest_normal / info.eps) | xp.isinf(squares)
+    norms = xp.sqrt(squares)
+    if bool(xp.any(bad)):
         rows = r[bad]
-        scale = np.abs(rows).max(axis=1)
-        unit = rows / np.where(scale > 0, scale, 1)[:, None]
-        norms[bad] = scale * np.sqrt(row_sums(unit * unit))
+        scale = xp.max(xp.abs(rows), axis=1)
+        unit = rows / xp.where(scale > 0, scale, 1)[:, None]
+        norms = set_entries(norms, bad, scale * xp.sqrt(row_sums(unit * unit)))
     return norms

@@ -27,6 +27,7 @@ from ._core import (
     real_array,
     within,
 )
+from ._namespace import array_namespace, copy, set_entries
 from ._stable import Logistic, Softmax, row_sums
 
 __all__ = [
@@ -48,24 +49,32 @@ _LABEL_LOGIT_CHECKS = ((0, within("y_true", 0, 1)), (1, finite("logits")))
 # ---------------------------------------------------------------- binary, logits
 
 
-def _bce_with_logits_formula(y, z, pos_weight=1.0, *, value, grad, hess):
+def _bce_with_logits_formula(y, z, pos_weight=None, *, value, grad, hess):
     # (bce-logits): loss = w y softplus(-z) + (1 - y) softplus(z),
-    #   grad = (1 - y) sigma(z) - w y sigma(-z),   hess = (1 - y + w y) sigma(z) sigma(-z)
+    #   grad = (1 - y) sigma(z) - w y sigma(-z),   hess = (1 - y + w y) sigma(z) sigma(-z),
+    # with w = pos_weight (1 when None, and then not multiplied in)
     s = Logistic(z)
-    negative = 1 - y
+    positive, negative = (y if pos_weight is None else pos_weight * y), 1 - y
     if value:
-        # w softplus(-z) first: w y would underflow for a tiny w before meeting a softplus
-        # near 1e308; w softplus(-z) overflows only for w > 1, and is then redone
-        positive_term = pos_weight * s.softplus_neg * y
-        if (np.ndim(pos_weight) or pos_weight > 1) and not np.isfinite(positive_term).all():
-            positive_term = _product(pos_weight, s.softplus_neg, y)
-    if grad or hess:
-        positive = pos_weight * y
+        positive_term = y * s.softplus_neg
+        if pos_weight is not None:
+            positive_term = _weighted_term(pos_weight, s.softplus_neg, y)
     return (
         positive_term + negative * s.softplus if value else None,
         negative * s.sigmoid - positive * s.sigmoid_neg if grad else None,
         (negative + positive) * s.curvature if hess else None,
     )
+
+
+def _weighted_term(w, softplus_neg, y):
+    """The term ``w softplus(-z) y``, with ``w softplus(-z)`` first: ``w y``
+    would underflow for a tiny ``w`` before meeting a softplus near 1e308. The product
+    overflows only for ``w > 1``, and is then redone exactly (:func:`_product`)."""
+    term = w * softplus_neg * y
+    xp = array_namespace(term)
+    if (w.ndim or w > 1) and not bool(xp.all(xp.isfinite(term))):
+        term = _product(w, softplus_neg, y)
+    return term
 
 
 def _product(*factors):
@@ -74,7 +83,7 @@ def _product(*factors):
     partial product under- or overflows where the whole does not. (A rare path: several
     times slower than plain products.)"""
     mantissa, exponent = 1, 0
-    for factor in factors:
+    for factor in factors:  # (NumPy's frexp and ldexp: a rare path, in NumPy only)
         m, e = np.frexp(factor)
         mantissa, exponent = mantissa * m, exponent + e
     return np.ldexp(mantissa, exponent)
@@ -140,18 +149,21 @@ def binary_cross_entropy_with_logits(
     1000.0
     """
     y, z, dtype = paired_arrays(y_true, logits, ("y_true", "logits"), pos_weight, sample_weight)
-    if pos_weight is None:
-        pos_weight = 1
-    pos_weight = real_array(pos_weight, "pos_weight", dtype)
-    if pos_weight.ndim > 1 or (pos_weight.ndim == 1 and pos_weight.shape != z.shape[-1:]):
-        raise ValueError(
-            f"pos_weight must be a scalar or have shape {z.shape[-1:]} (one per column), "
-            f"got shape {pos_weight.shape}"
-        )
-    nonnegative("pos_weight")(pos_weight)
-    # one weight is a scalar factor; weights per column take the data's shape (a view),
-    # sliced with the blocks like the data
-    arrays = (y, z) if pos_weight.ndim == 0 else (y, z, np.broadcast_to(pos_weight, z.shape))
+    hyper, arrays = {}, (y, z)
+    if pos_weight is not None:
+        pos_weight = real_array(pos_weight, "pos_weight", dtype)
+        if pos_weight.ndim > 1 or (pos_weight.ndim == 1 and pos_weight.shape != z.shape[-1:]):
+            raise ValueError(
+                f"pos_weight must be a scalar or have shape {z.shape[-1:]} (one per column), "
+                f"got shape {pos_weight.shape}"
+            )
+        nonnegative("pos_weight")(pos_weight)
+        # one weight is a scalar factor; weights per column take the data's shape (a
+        # view), sliced with the blocks like the data
+        if pos_weight.ndim == 0:
+            hyper["pos_weight"] = pos_weight[()]
+        else:
+            arrays = (y, z, array_namespace(z).broadcast_to(pos_weight, z.shape))
     return Terms(
         _bce_with_logits_formula,
         arrays,
@@ -161,7 +173,7 @@ def binary_cross_entropy_with_logits(
         dtype=dtype,
         rowwise=True,
         checks=_LABEL_LOGIT_CHECKS,
-        **({"pos_weight": pos_weight[()]} if pos_weight.ndim == 0 else {}),
+        **hyper,
     )
 
 
@@ -172,10 +184,11 @@ def _bce_formula(y, p, *, value, grad, hess):
     # (bce): loss = -[y log p + (1 - y) log(1 - p)],
     #   grad = (1 - y) / (1 - p) - y / p,   hess = (1 - y) / (1 - p)^2 + y / p^2;
     # log(1 - p) as log1p(-p), exact for p down to the smallest subnormal
-    if p.min() == 0 or p.max() == 1:  # a term 0 log 0 = 0 needs the masked formula
+    xp = array_namespace(p)
+    if xp.min(p) == 0 or xp.max(p) == 1:  # a term 0 log 0 = 0 needs the masked formula
         return _bce_at_the_ends(y, p, value=value, grad=grad, hess=hess)
     q, one_minus_p = 1 - y, 1 - p
-    loss = -(y * np.log(p) + q * np.log1p(-p)) if value else None
+    loss = -(y * xp.log(p) + q * xp.log1p(-p)) if value else None
     if not (grad or hess):
         return loss, None, None
     positive, negative = y / p, q / one_minus_p  # +inf for a subnormal p: the truth
@@ -189,11 +202,12 @@ def _bce_formula(y, p, *, value, grad, hess):
 def _bce_at_the_ends(y, p, *, value, grad, hess):
     # (bce) where some p is 0 or 1: a term whose label weight is 0 is 0 (0 log 0 = 0), so
     # its p is taken as 1 (or 0) there, where its log or ratio would be infinite or 0 / 0
+    xp = array_namespace(p)
     q = 1 - y
-    p_pos, p_neg = np.where(y > 0, p, 1), np.where(q > 0, p, 0)
+    p_pos, p_neg = xp.where(y > 0, p, 1), xp.where(q > 0, p, 0)
     positive, negative = y / p_pos, q / (1 - p_neg)  # +inf where p = 0 < y: the truth
     return (
-        -(y * np.log(p_pos) + q * np.log1p(-p_neg)) if value else None,
+        -(y * xp.log(p_pos) + q * xp.log1p(-p_neg)) if value else None,
         negative - positive if grad else None,
         negative / (1 - p_neg) + positive / p_pos if hess else None,
     )
@@ -284,8 +298,7 @@ def _softmax_ce_index_formula(y, z, *, value, grad, hess):
     #   grad = p - onehot(y), whose entry at y is -(1 - p_y),   hess = p (1 - p)
     s = Softmax(z)
     if grad:
-        p_minus_onehot = s.p.copy()
-        p_minus_onehot[np.arange(len(z)), y] = -s.one_minus_p_at(y)
+        p_minus_onehot = set_entries(copy(s.p), (s.xp.arange(z.shape[0]), y), -s.one_minus_p_at(y))
     return (
         s.neg_log_p_at(y) if value else None,
         p_minus_onehot if grad else None,
@@ -305,14 +318,15 @@ def _softmax_targets(y_true, z, dtype, *, dense=True):
         index = check_class_indices(y, "y_true", n_classes)
         if not dense:
             return None, index
-        return np.eye(n_classes, dtype=dtype)[index], index
+        xp = array_namespace(z)
+        return xp.eye(n_classes, dtype=z.dtype)[index, :], index
     if y.ndim != 2:
         raise ValueError(
             f"y_true must be class indices of shape (n,) or rows of shape {z.shape}, "
             f"got shape {y.shape}"
         )
     check_same_shape(y_true=y, logits=z)
-    y = y.astype(dtype, copy=False)
+    y = real_array(y, "y_true", dtype)
     check_distribution(y, "y_true", axis=1)
     return y, None
 
@@ -495,9 +509,10 @@ def multi_positive_softmax_cross_entropy(y_true, logits, *, sample_weight=None, 
         raise ValueError(f"y_true must be multi-hot rows of shape {z.shape}, got shape {y.shape}")
     check_same_shape(y_true=y, logits=z)
     one_of("y_true", (0, 1))(y)
-    positives = y.sum(axis=1)
-    if positives.min() == 0:
-        row = int(np.argmin(positives))
+    xp = array_namespace(y)
+    positives = xp.sum(y, axis=1)
+    if xp.min(positives) == 0:
+        row = int(xp.argmin(positives))
         raise ValueError(f"y_true row {row} has no positive class; every row needs at least one")
     return Terms(
         _softmax_ce_formula,
@@ -581,23 +596,25 @@ def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
 def _hinge_formula(y, f, *, margin, value, grad, hess):
     # (hinge): loss = max(0, m - y f),  grad = -y where y f < m (0 at the kink and beyond),
     #   hess = 0
+    xp = array_namespace(f)
     slack = margin - y * f
     return (
-        np.maximum(slack, 0) if value else None,
-        np.where(slack > 0, -y, 0) if grad else None,
-        np.zeros_like(f) if hess else None,
+        xp.maximum(slack, 0) if value else None,
+        xp.where(slack > 0, -y, 0) if grad else None,
+        xp.zeros_like(f) if hess else None,
     )
 
 
 def _squared_hinge_formula(y, f, *, margin, value, grad, hess):
     # (squared-hinge): loss = max(0, m - y f)^2,  grad = -2 y max(0, m - y f),
     #   hess = 2 where y f < m (0 at the kink and beyond)
+    xp = array_namespace(f)
     slack = margin - y * f
-    active = np.maximum(slack, 0)
+    active = xp.maximum(slack, 0)
     return (
         active * active if value else None,
         -2 * y * active if grad else None,
-        np.where(slack > 0, 2, 0).astype(f.dtype) if hess else None,
+        xp.astype(xp.where(slack > 0, 2, 0), f.dtype) if hess else None,
     )
 
 
@@ -713,14 +730,15 @@ def squared_hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="
 def _weston_watkins_formula(y, f, *, margin, value, grad, hess):
     # (multiclass-hinge), Weston-Watkins: loss = sum_{j != y} max(0, m + f_j - f_y),
     #   grad_j = [m + f_j - f_y > 0] for j != y,  grad_y = -(number of such j); 0 at a kink
-    rows = np.arange(len(f))
-    slack = margin + (f - f[rows, y][:, None])  # the gap first: m + f_j overflows sooner
-    slack[rows, y] = 0  # the true class is not its own rival
+    xp = array_namespace(f)
+    rows = xp.arange(f.shape[0])
+    # the gap first: m + f_j overflows sooner; the true class is not its own rival
+    slack = set_entries(margin + (f - f[rows, y][:, None]), (rows, y), 0)
     if grad:
-        g = (slack > 0).astype(f.dtype)
-        g[rows, y] = -row_sums(g)
+        g = xp.astype(slack > 0, f.dtype)
+        g = set_entries(g, (rows, y), -row_sums(g))
     return (
-        row_sums(np.maximum(slack, 0)) if value else None,
+        row_sums(xp.maximum(slack, 0)) if value else None,
         g if grad else None,
         None,
     )
@@ -729,18 +747,17 @@ def _weston_watkins_formula(y, f, *, margin, value, grad, hess):
 def _crammer_singer_formula(y, f, *, margin, value, grad, hess):
     # (multiclass-hinge), Crammer-Singer: loss = max(0, m + f_r - f_y), r the strongest rival
     #   argmax_{j != y} f_j;  grad = e_r - e_y where m + f_r - f_y > 0, else 0
-    rows = np.arange(len(f))
-    rivals = f.copy()
-    rivals[rows, y] = -np.inf
-    r = np.argmax(rivals, axis=1)
+    xp = array_namespace(f)
+    rows = xp.arange(f.shape[0])
+    rivals = set_entries(copy(f), (rows, y), -xp.inf)
+    r = xp.argmax(rivals, axis=1)
     slack = margin + (f[rows, r] - f[rows, y])  # the gap first: m + f_r overflows sooner
     if grad:
-        g = np.zeros_like(f)
-        active = (slack > 0).astype(f.dtype)
-        g[rows, r] = active
-        g[rows, y] = -active
+        active = xp.astype(slack > 0, f.dtype)
+        g = set_entries(xp.zeros_like(f), (rows, r), active)
+        g = set_entries(g, (rows, y), -active)
     return (
-        np.maximum(slack, 0) if value else None,
+        xp.maximum(slack, 0) if value else None,
         g if grad else None,
         None,
     )
@@ -938,7 +955,7 @@ def _softmax_focal_formula(u, z, *, gamma, value, grad, hess):
     focus = w**gamma
     if grad:
         # -p log p / (1 - p) -> 1 as p -> 1: the limit where 1 - p underflows to 0
-        ratio = np.where(w > 0, s.p_neg_log_p / w, 1)
+        ratio = s.xp.where(w > 0, s.p_neg_log_p / w, 1)
         v = -u * focus * (1 + gamma * ratio)
         others = row_sums(v)[:, None] - v
     return (

@@ -36,6 +36,8 @@ from ._core import (
     real_array,
     within,
 )
+from ._namespace import array_namespace
+from ._namespace import special as special_functions
 
 __all__ = [
     "self_information",
@@ -49,6 +51,8 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ validation
+
+_LOG2 = float(np.log(2.0))
 
 
 def _log_base(base, dtype: np.dtype):
@@ -126,7 +130,8 @@ def _evaluates(formula):
 
 def _self_information_formula(p, *, log_base):
     # (self-information): I(p) = -log_b p = -ln p / ln b;  0 - ln 1 is +0.0, not -0.0
-    return (0 - np.log(p)) / log_base
+    xp = array_namespace(p)
+    return (0 - xp.log(p)) / log_base
 
 
 def _entropy_formula(p, *, axis, log_base):
@@ -138,9 +143,11 @@ def _cross_entropy_formula(p, q, *, axis, log_base, value, grad, hess):
     # (cross-entropy): H(p, q) = -sum_i p_i log_b q_i,   dH/dq_i = -p_i / (q_i ln b)
     # Terms with p_i = 0 are 0 whatever q_i (xlogy, and the mask); p_i > 0 = q_i gives
     # +inf and -inf, the true values. 0 - sum: a zero cross-entropy is +0.0.
+    xp = array_namespace(q)
+    sp = special_functions(xp)
     return (
-        (0 - special.xlogy(p, q).sum(axis=axis, dtype=p.dtype)) / log_base if value else None,
-        np.where(p > 0, -p / q, 0) / log_base if grad else None,
+        (0 - xp.sum(sp.xlogy(p, q), axis=axis, dtype=p.dtype)) / log_base if value else None,
+        xp.where(p > 0, -p / q, 0) / log_base if grad else None,
         None,
     )
 
@@ -149,9 +156,11 @@ def _kl_formula(p, q, *, axis, log_base, value, grad, hess):
     # (kl): D(p || q) = sum_i p_i log_b(p_i / q_i),   dD/dq_i = -p_i / (q_i ln b)
     # rel_entr(p, q) = p ln(p/q): 0 where p = 0, +inf where p > 0 = q, and free of
     # overflow where p/q exceeds the float range (q subnormal)
+    xp = array_namespace(q)
+    sp = special_functions(xp)
     return (
-        special.rel_entr(p, q).sum(axis=axis, dtype=p.dtype) / log_base if value else None,
-        np.where(p > 0, -p / q, 0) / log_base if grad else None,
+        xp.sum(sp.rel_entr(p, q), axis=axis, dtype=p.dtype) / log_base if value else None,
+        xp.where(p > 0, -p / q, 0) / log_base if grad else None,
         None,
     )
 
@@ -159,8 +168,10 @@ def _kl_formula(p, q, *, axis, log_base, value, grad, hess):
 def _log_ratio(a, b):
     """ln(a / b) for a, b > 0, to an ulp or two also where a / b is subnormal (and so
     rounded to fewer digits): there |ln a - ln b| > 708 dwarfs the rounding of either log."""
+    xp = array_namespace(a)
     ratio = a / b
-    return np.where(ratio >= np.finfo(ratio.dtype).tiny, np.log(ratio), np.log(a) - np.log(b))
+    small = xp.finfo(ratio.dtype).smallest_normal
+    return xp.where(ratio >= small, xp.log(ratio), xp.log(a) - xp.log(b))
 
 
 def _js_formula(p, q, *, axis, log_base, value, grad, hess):
@@ -168,11 +179,13 @@ def _js_formula(p, q, *, axis, log_base, value, grad, hess):
     #   dJS/dq_i = log_b(q_i/m_i) / 2, which is log_b 2 / 2 where p_i = 0
     # With s = p + q = 2m: p ln(p/m) = rel_entr(2p, s) / 2 and q/m = 2q/s. m itself is never
     # formed, as halving a subnormal s can round it to 0 (p = 5e-324, q = 0) and give inf.
+    xp = array_namespace(q)
+    sp = special_functions(xp)
     s = p + q
-    twice_terms = special.rel_entr(2 * p, s) + special.rel_entr(2 * q, s)
-    log_q_over_m = np.where(p > 0, _log_ratio(2 * q, s), p.dtype.type(np.log(2)))
+    twice_terms = sp.rel_entr(2 * p, s) + sp.rel_entr(2 * q, s)
+    log_q_over_m = xp.where(p > 0, _log_ratio(2 * q, s), _LOG2)
     return (
-        twice_terms.sum(axis=axis, dtype=p.dtype) / (4 * log_base) if value else None,
+        xp.sum(twice_terms, axis=axis, dtype=p.dtype) / (4 * log_base) if value else None,
         log_q_over_m / (2 * log_base) if grad else None,
         None,
     )
@@ -189,9 +202,10 @@ def _mutual_information_formula(joint, *, log_base):
     # (mutual-information): I(X;Y) = sum_x p(x) D(p(y|x) || p(y)),  p(y|x) = p(x,y) / p(x)
     # The product p(x) p(y) is never formed: it could underflow to 0 beside a positive
     # p(x,y) (and make the sum +inf). Rows with p(x) = 0 contribute 0.
+    xp = array_namespace(joint)
     px = joint.sum(axis=-1, keepdims=True, dtype=joint.dtype)
     py = joint.sum(axis=-2, keepdims=True, dtype=joint.dtype)
-    conditional = joint / np.where(px > 0, px, 1)
+    conditional = joint / xp.where(px > 0, px, 1)
     per_x = special.rel_entr(conditional, py).sum(axis=-1, dtype=joint.dtype)
     return (px[..., 0] * per_x).sum(axis=-1, dtype=joint.dtype) / log_base
 

@@ -15,6 +15,8 @@ import numpy as np
 from scipy import special
 
 from ._core import Terms, finite, float_dtype, loss, nonnegative, paired_arrays, real_array
+from . import _dask
+from ._namespace import array_namespace
 from ._stable import Logistic
 
 __all__ = [
@@ -85,18 +87,19 @@ class _Scale:
     """
 
     def __init__(self, l2: np.ndarray) -> None:
+        self.xp = xp = array_namespace(l2)
         self.tiny = l2 < _TINY_SCALE_LOGIT
         parts = Logistic(l2)
         self.sigma = parts.softplus
-        self.log = np.where(self.tiny, l2, np.log(self.sigma))
+        self.log = xp.where(self.tiny, l2, xp.log(self.sigma))
         # r = (d sigma / d l2) / sigma = sigmoid(l2) / softplus(l2), which is 1 for tiny scales
-        self.r = np.where(self.tiny, 1, parts.sigmoid / self.sigma)
-        self._a = np.exp(np.where(self.tiny, -l2 / 2, 0))
+        self.r = xp.where(self.tiny, 1, parts.sigmoid / self.sigma)
+        self._a = xp.exp(xp.where(self.tiny, -l2 / 2, 0))
 
     def divide(self, x: np.ndarray) -> np.ndarray:
         """``x`` divided by the scale."""
-        a = self._a
-        return np.where(self.tiny, np.where(x == 0, 0, (x * a) * a), x / self.sigma)
+        xp, a = self.xp, self._a
+        return xp.where(self.tiny, xp.where(x == 0, 0, (x * a) * a), x / self.sigma)
 
 
 def _ziln_formula(y, logits, *, value, grad, hess):
@@ -107,24 +110,26 @@ def _ziln_formula(y, logits, *, value, grad, hess):
     #          (-sigmoid(-l0), -z / sigma, (1 - z^2) r),  r = sigmoid(l2) / sigma,  if y > 0
     # (p and p - 1 as sigmoid(l0) and -sigmoid(-l0): no subtraction).
     # Computed in float64 (float32 results are rounded once, at the end).
-    y, (l0, mu, l2) = y.astype(np.float64), logits.astype(np.float64).T
+    xp = array_namespace(logits)
+    y, logits64 = xp.astype(y, xp.float64), xp.astype(logits, xp.float64)
+    l0, mu, l2 = logits64[:, 0], logits64[:, 1], logits64[:, 2]
     buyer = y > 0
     purchase, scale = Logistic(l0), _Scale(l2)
-    log_y = np.log(np.where(buyer, y, 1))  # log 1 = 0 on the y = 0 rows, which do not use it
+    log_y = xp.log(xp.where(buyer, y, 1))  # log 1 = 0 on the y = 0 rows, which do not use it
     z = scale.divide(log_y - mu)
     dtype = logits.dtype
     return (
         # z^2/2 as (z/2) z: finite up to |z| = 1.9e154, as the loss is
-        np.where(
+        xp.astype(xp.where(
             buyer, purchase.softplus_neg + log_y + scale.log + _HALF_LOG_2PI + (z / 2) * z,
             purchase.softplus,
-        ).astype(dtype) if value else None,
+        ), dtype) if value else None,
         # z^2 r as (z sqrt(r))^2: it overflows only when its value does
-        np.stack([
-            np.where(buyer, -purchase.sigmoid_neg, purchase.sigmoid),
-            np.where(buyer, -scale.divide(z), 0),
-            np.where(buyer, scale.r - (z * np.sqrt(scale.r)) ** 2, 0),
-        ], axis=1).astype(dtype) if grad else None,
+        xp.astype(xp.stack([
+            xp.where(buyer, -purchase.sigmoid_neg, purchase.sigmoid),
+            xp.where(buyer, -scale.divide(z), 0),
+            xp.where(buyer, scale.r - (z * xp.sqrt(scale.r)) ** 2, 0),
+        ], axis=1), dtype) if grad else None,
         None,
     )
 
@@ -443,6 +448,8 @@ def normalized_gini(y_true, y_pred):
     Notes
     -----
     Defined in :ref:`ltv-evaluation`. Ties are averaged over (see :func:`gain_curve`).
+    Over Dask arrays the result is a ``dask.delayed`` value that gathers the two columns
+    when computed: a ranking compares every sample with every other.
     Equivalently :math:`\mathrm{Gini}(s) = \sum_i y_i (n + 1 - 2\bar r_i) / (n \sum_i y_i)`
     with :math:`\bar r_i` the average rank of customer :math:`i` by descending :math:`s`.
     The reference code of Wang et al. sums the gain curve as a right Riemann sum instead of
@@ -462,6 +469,8 @@ def normalized_gini(y_true, y_pred):
     >>> float(lossfns.normalized_gini(y, [0.1, 0.2, 0.3, 0.2, 0.4]))
     0.20833333333333331
     """
+    if _dask.any_dask(y_true, y_pred):  # ranks need every sample: gathered, lazily
+        return _dask.gathered(normalized_gini, y_true, y_pred)
     y, s = _values_and_scores(y_true, y_pred, shares=True)
     best = _gini(y, y)
     if best == 0:
@@ -506,7 +515,8 @@ def decile_table(y_true, y_pred, *, n_bins=10):
     Notes
     -----
     Defined in :ref:`ltv-evaluation`. The sort is stable, so tied predictions that
-    straddle a cut are split by their position in the input.
+    straddle a cut are split by their position in the input. Over Dask arrays the result
+    is a ``dask.delayed`` table that gathers the two columns when computed.
 
     Examples
     --------
@@ -515,6 +525,8 @@ def decile_table(y_true, y_pred, *, n_bins=10):
     >>> table.predicted, table.actual, table.count
     (array([0.15, 1.25, 5.5 ]), array([0. , 1.5, 6.5]), array([2, 2, 2]))
     """
+    if _dask.any_dask(y_true, y_pred):  # bins by rank need every sample: gathered, lazily
+        return _dask.gathered(decile_table, y_true, y_pred, n_bins=n_bins)
     y, s = _values_and_scores(y_true, y_pred, shares=False)
     if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
         raise TypeError(f"n_bins must be an integer, got {n_bins!r}")

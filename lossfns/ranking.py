@@ -22,6 +22,7 @@ from ._core import (
     paired_arrays,
     real_array,
 )
+from ._namespace import array_namespace, copy
 from ._stable import Logistic, row_norms, row_sums
 
 __all__ = ["pairwise_hinge", "bpr", "pairwise_logistic", "contrastive", "triplet"]
@@ -51,12 +52,13 @@ def _pair_terms(formula, pos_scores, neg_scores, sample_weight, reduction, **hyp
 def _pairwise_hinge_formula(pos, neg, *, margin, value, grad, hess):
     # (pairwise-hinge): loss = max(0, m - (s+ - s-)),
     #   grad = (-1, 1) where m - (s+ - s-) > 0, else (0, 0) (also at the kink);  hess = 0
+    xp = array_namespace(neg)
     slack = margin - (pos - neg)
-    active = (slack > 0).astype(pos.dtype)
+    active = xp.astype(slack > 0, pos.dtype)
     return (
-        np.maximum(slack, 0) if value else None,
+        xp.maximum(slack, 0) if value else None,
         (0 - active, active) if grad else None,  # 0 - x: no negative zeros
-        (np.zeros_like(pos), np.zeros_like(neg)) if hess else None,
+        (xp.zeros_like(pos), xp.zeros_like(neg)) if hess else None,
     )
 
 
@@ -125,7 +127,7 @@ def _pairwise_logistic_formula(pos, neg, *, value, grad, hess):
     return (
         s.softplus_neg if value else None,
         (-s.sigmoid_neg, s.sigmoid_neg) if grad else None,
-        (s.curvature, s.curvature.copy()) if hess else None,  # two arrays, one per score
+        (s.curvature, copy(s.curvature)) if hess else None,  # two arrays, one per score
     )
 
 
@@ -250,7 +252,8 @@ def _contrastive_formula(y, d, *, margin, value, grad, hess):
     # (contrastive): loss = y d^2 + (1 - y) max(m - d, 0)^2  ((y d) d: 0 for y = 0 even
     #   where d^2 overflows),  grad = 2 y d - 2 (1 - y) max(m - d, 0),
     #   hess = 2 y + 2 (1 - y) [d < m]
-    short = np.maximum(margin - d, 0)  # how far a dissimilar pair is inside the margin
+    xp = array_namespace(d)
+    short = xp.maximum(margin - d, 0)  # how far a dissimilar pair is inside the margin
     return (
         y * d * d + (1 - y) * short * short if value else None,
         2 * (y * d - (1 - y) * short) if grad else None,
@@ -335,6 +338,7 @@ def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
     # (triplet): loss = max(0, D(a, p) - D(a, n) + m), D(x, y) = |x - y| or |x - y|^2;
     #   grad = (u_p - u_n, -u_p, u_n) where the loss is positive, else 0 (also at the kink),
     #   with u = (a - x) / |a - x| (0 at a zero distance), or u = 2 (a - x) when squared
+    xp = array_namespace(n)
     to_pos, to_neg = a - p, a - n
     if squared:
         # |a - p|^2 - |a - n|^2 as the sum of (n - p)(2a - p - n): no square of a large
@@ -344,10 +348,10 @@ def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
     else:
         d_pos, d_neg = row_norms(to_pos), row_norms(to_neg)
         slack = d_pos - d_neg + margin
-    far = ~np.isfinite(slack)  # a difference or a distance beyond the float range
-    if grad and not squared and min(d_pos.min(), d_neg.min()) < np.finfo(a.dtype).tiny:
+    far = ~xp.isfinite(slack)  # a difference or a distance beyond the float range
+    if grad and not squared and min(xp.min(d_pos), xp.min(d_neg)) < xp.finfo(a.dtype).smallest_normal:
         far |= _subnormal(d_pos) | _subnormal(d_neg)  # (a unit vector needs more digits)
-    if far.any():
+    if bool(xp.any(far)):
         return _triplet_beyond_range(a, p, n, far, margin=margin, squared=squared,
                                      value=value, grad=grad)
     if grad:
@@ -355,13 +359,13 @@ def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
         if squared:
             u_pos, u_neg = 2 * to_pos, 2 * to_neg
         else:
-            u_pos = to_pos / np.where(d_pos > 0, d_pos, 1)[:, None]
-            u_neg = to_neg / np.where(d_neg > 0, d_neg, 1)[:, None]
-        u_pos, u_neg = np.where(active, u_pos, 0), np.where(active, u_neg, 0)
+            u_pos = to_pos / xp.where(d_pos > 0, d_pos, 1)[:, None]
+            u_neg = to_neg / xp.where(d_neg > 0, d_neg, 1)[:, None]
+        u_pos, u_neg = xp.where(active, u_pos, 0), xp.where(active, u_neg, 0)
         # u_p - u_n, which is 2 (n - p) when squared: formed as such (no cancellation)
-        u_diff = np.where(active, 2 * gap, 0) if squared else u_pos - u_neg
+        u_diff = xp.where(active, 2 * gap, 0) if squared else u_pos - u_neg
     return (
-        np.maximum(slack, 0) if value else None,
+        xp.maximum(slack, 0) if value else None,
         (u_diff, -u_pos, u_neg) if grad else None,
         None,
     )
@@ -439,7 +443,7 @@ def _difference(first, second):
 
 def _subnormal(d):
     """Where ``d`` is positive and below the normal range."""
-    return (d > 0) & (d < np.finfo(d.dtype).tiny)
+    return (d > 0) & (d < array_namespace(d).finfo(d.dtype).smallest_normal)
 
 
 @loss(_triplet_formula)

@@ -27,6 +27,7 @@ from ._core import (
     paired_arrays,
     real_array,
 )
+from ._namespace import array_namespace, set_entries
 from ._stable import Logistic
 
 __all__ = [
@@ -74,14 +75,15 @@ def _half_residual(y, p):
     rounded **toward zero** (not to even). At the tie ``|p - y| = max + ulp/2``, which
     rounds to infinity, twice the half is then ``max``: a loss ``|r| - k`` with ``k > 0``
     below an ulp (Huber with delta = 1, log-cosh) is finite there and rounds to ``max``."""
-    big = np.maximum(np.abs(p / 2), np.abs(y / 2))
-    small = np.minimum(np.abs(p / 2), np.abs(y / 2))
+    xp = array_namespace(p)
+    big = xp.maximum(xp.abs(p / 2), xp.abs(y / 2))
+    small = xp.minimum(xp.abs(p / 2), xp.abs(y / 2))
     size = big + small
-    below = np.nextafter(size, 0)
+    below = xp.nextafter(size, xp.zeros_like(size))
     # big + small - size exactly (size - big is exact): -(size - below) / 2 at a tie rounded up
     error = small - (size - big)
     tie = error == (below - size) / 2
-    return np.copysign(np.where(tie, below, size), p - y)
+    return xp.copysign(xp.where(tie, below, size), p - y)
 
 
 # ------------------------------------------------------------------ squared, absolute
@@ -89,11 +91,12 @@ def _half_residual(y, p):
 
 def _mse_formula(y, p, *, value, grad, hess):
     # (mse): loss = r^2,  grad = 2 r,  hess = 2,  with r = p - y
+    xp = array_namespace(p)
     r = p - y
     return (
         r * r if value else None,
         2 * r if grad else None,
-        np.full_like(p, 2) if hess else None,
+        xp.full_like(p, 2) if hess else None,
     )
 
 
@@ -146,11 +149,12 @@ def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
 
 def _mae_formula(y, p, *, value, grad, hess):
     # (mae): loss = |r|,  grad = sign(r) (0 at the kink r = 0),  hess = 0,  with r = p - y
+    xp = array_namespace(p)
     r = p - y
     return (
-        np.abs(r) if value else None,
-        np.sign(r) if grad else None,
-        np.zeros_like(p) if hess else None,
+        xp.abs(r) if value else None,
+        xp.sign(r) if grad else None,
+        xp.zeros_like(p) if hess else None,
     )
 
 
@@ -205,24 +209,25 @@ def _huber_formula(y, p, *, delta, value, grad, hess):
     # (huber): with r = p - y and the gradient c = clip(r, -delta, delta),
     #   loss = c (r - c/2)  (r^2/2 where |r| <= delta, delta (|r| - delta/2) beyond),
     #   grad = c,  hess = 1 where |r| < delta, else 0 (0 at the jump |r| = delta)
+    xp = array_namespace(p)
     r = p - y
-    c = np.clip(r, -delta, delta)
+    c = xp.clip(r, -delta, delta)
     if value:
         loss = c * (r - 0.5 * c)
-        beyond = np.isinf(r)
-        if beyond.any():  # |r| beyond the float range, delta (|r| - delta/2) maybe not
-            loss[beyond] = _huber_beyond_range(y[beyond], p[beyond], delta)
+        beyond = xp.isinf(r)
+        if bool(xp.any(beyond)):  # |r| beyond the float range, delta (|r| - delta/2) maybe not
+            loss = set_entries(loss, beyond, _huber_beyond_range(y[beyond], p[beyond], delta))
     return (
         loss if value else None,
         c if grad else None,
-        (np.abs(r) < delta).astype(p.dtype) if hess else None,
+        xp.astype(xp.abs(r) < delta, p.dtype) if hess else None,
     )
 
 
 def _huber_beyond_range(y, p, delta):
     # (huber) where r = p - y overflows, so |r| > delta: from the half residual h = r / 2,
     #   loss = delta (|r| - delta/2) = 2 delta (|h| - delta/4)
-    return 2 * delta * (np.abs(_half_residual(y, p)) - delta / 4)
+    return 2 * delta * (array_namespace(p).abs(_half_residual(y, p)) - delta / 4)
 
 
 @elementwise_loss(_huber_formula)
@@ -288,22 +293,25 @@ def huber(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction="mean"):
 def _mape_formula(y, p, *, value, grad, hess):
     # (mape): loss = 100 |r| / |y|,  grad = 100 sign(r) / |y| (0 at the kink r = 0),
     #   hess = 0,  with r = p - y; |r| / |y| is formed first (100 / |y| overflows for tiny y)
+    xp = array_namespace(p)
     r = p - y
-    size = np.abs(y)
+    size = xp.abs(y)
     if value:
-        loss = 100 * (np.abs(r) / size)
-        beyond = np.isinf(r)
-        if beyond.any():  # |r| beyond the float range, |r| / |y| maybe not: from r / 2
-            loss[beyond] = 200 * (np.abs(_half_residual(y[beyond], p[beyond])) / size[beyond])
+        loss = 100 * (xp.abs(r) / size)
+        beyond = xp.isinf(r)
+        if bool(xp.any(beyond)):  # |r| beyond the float range, |r| / |y| maybe not: from r / 2
+            half = _half_residual(y[beyond], p[beyond])
+            loss = set_entries(loss, beyond, 200 * (xp.abs(half) / size[beyond]))
     return (
         loss if value else None,
-        100 * (np.sign(r) / size) if grad else None,
-        np.zeros_like(p) if hess else None,
+        100 * (xp.sign(r) / size) if grad else None,
+        xp.zeros_like(p) if hess else None,
     )
 
 
 def _nonzero_targets(y):
-    if not np.all(y):
+    xp = array_namespace(y)
+    if not bool(xp.all(y != 0)):
         raise ValueError("y_true contains a zero target; the percentage error is undefined there")
 
 
@@ -368,16 +376,17 @@ def _smape_formula(y, p, *, value, grad, hess):
     # that nothing overflows: D itself can),
     #   loss = 200 |p - y| / b / (1 + q),   grad = 400 sign(p - y) |y| / D^2,
     #   hess = -2 sign(p) grad / D          (0 at the kinks p = y and p = 0)
-    ay, ap = np.abs(y), np.abs(p)
-    b = np.maximum(ay, ap)
-    one_plus_q = 1 + np.minimum(ay, ap) / b
-    same = np.sign(y) * np.sign(p) > 0
+    xp = array_namespace(p)
+    ay, ap = xp.abs(y), xp.abs(p)
+    b = xp.maximum(ay, ap)
+    one_plus_q = 1 + xp.minimum(ay, ap) / b
+    same = xp.sign(y) * xp.sign(p) > 0
     if grad or hess:  # sign(p - y) first: 0 at the kink p = y, where |y| / D^2 can overflow
-        slope = np.where(same, np.sign(p - y) * ay / b / one_plus_q / b / one_plus_q, 0)
+        slope = xp.where(same, xp.sign(p - y) * ay / b / one_plus_q / b / one_plus_q, 0)
     return (
-        200 * np.where(same, np.abs(p - y) / b / one_plus_q, np.sign(b)) if value else None,
+        200 * xp.where(same, xp.abs(p - y) / b / one_plus_q, xp.sign(b)) if value else None,
         400 * slope if grad else None,
-        np.where(same, -800 * np.sign(p) * (slope / b / one_plus_q), 0) if hess else None,
+        xp.where(same, -800 * xp.sign(p) * (slope / b / one_plus_q), 0) if hess else None,
     )
 
 
@@ -441,17 +450,20 @@ def _pinball_formula(y, p, *, quantile, value, grad, hess):
     # (pinball): loss = max(tau u, (tau - 1) u) with u = y - p (> 0 when p is too low),
     #   grad = [u < 0] - tau [u != 0]: -tau where u > 0, 1 - tau where u < 0, 0 at the kink;
     #   hess = 0
+    xp = array_namespace(p)
     u = y - p
     if value:
-        loss = np.maximum(quantile * u, (quantile - 1) * u)
-        beyond = np.isinf(u)
-        if beyond.any():  # |u| beyond the float range, tau |u| maybe not: from u / 2
+        loss = xp.maximum(quantile * u, (quantile - 1) * u)
+        beyond = xp.isinf(u)
+        if bool(xp.any(beyond)):  # |u| beyond the float range, tau |u| maybe not: from u / 2
             half = _half_residual(p[beyond], y[beyond])
-            loss[beyond] = 2 * np.maximum(quantile * half, (quantile - 1) * half)
+            loss = set_entries(loss, beyond, 2 * xp.maximum(quantile * half, (quantile - 1) * half))
+    if grad:
+        below, off_kink = xp.astype(u < 0, p.dtype), xp.astype(u != 0, p.dtype)
     return (
         loss if value else None,
-        (u < 0) - quantile * (u != 0) if grad else None,
-        np.zeros_like(p) if hess else None,
+        below - quantile * off_kink if grad else None,
+        xp.zeros_like(p) if hess else None,
     )
 
 
@@ -511,19 +523,21 @@ def _log_cosh_formula(y, p, *, value, grad, hess):
     #   loss = log cosh r = a + log1p(e) - log 2  (never overflows), taken for a <= 1 as
     #          log1p(2 sinh(a/2)^2)  (no cancellation as r -> 0),
     #   grad = tanh r,  hess = 1 - tanh^2 r = 4 e / (1 + e)^2
+    xp = array_namespace(p)
     r = p - y
-    a = np.abs(r)
-    e = np.exp(-2 * a)
+    a = xp.abs(r)
+    e = xp.exp(-2 * a)
     if value:
-        half_sinh = np.sinh(np.minimum(a, 1) / 2)
-        small = np.log1p(2 * half_sinh * half_sinh)
-        loss = np.where(a <= 1, small, a + np.log1p(e) - _LOG2)
-        beyond = np.isinf(a)
-        if beyond.any():  # |r| beyond the float range: |r| - log 2 is finite at one tie
-            loss[beyond] = 2 * (np.abs(_half_residual(y[beyond], p[beyond])) - _LOG2 / 2)
+        half_sinh = xp.sinh(xp.minimum(a, 1) / 2)
+        small = xp.log1p(2 * half_sinh * half_sinh)
+        loss = xp.where(a <= 1, small, a + xp.log1p(e) - _LOG2)
+        beyond = xp.isinf(a)
+        if bool(xp.any(beyond)):  # |r| beyond the float range: |r| - log 2 is finite at one tie
+            half = _half_residual(y[beyond], p[beyond])
+            loss = set_entries(loss, beyond, 2 * (xp.abs(half) - _LOG2 / 2))
     return (
         loss if value else None,
-        np.tanh(r) if grad else None,
+        xp.tanh(r) if grad else None,
         4 * e / ((1 + e) * (1 + e)) if hess else None,
     )
 

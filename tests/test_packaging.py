@@ -1,6 +1,7 @@
 """The repository's hygiene: notebooks committed without outputs, a lean installable package."""
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -23,7 +24,7 @@ def test_notebooks_are_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
 
 
-def test_wheel_needs_only_numpy_and_scipy_and_is_typed(tmp_path):
+def test_wheel_needs_only_numpy_scipy_and_array_api_compat_and_is_typed(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(ROOT)],
         check=True,
@@ -38,4 +39,6 @@ def test_wheel_needs_only_numpy_and_scipy_and_is_typed(tmp_path):
             if line.startswith("Requires-Dist:")
         ]
     assert "lossfns/py.typed" in names
-    assert sorted(r.split(">")[0] for r in requires if "extra ==" not in r) == ["numpy", "scipy"]
+    assert sorted(re.split("[<>=!~ ;]", r)[0] for r in requires if "extra ==" not in r) == [
+        "array-api-compat", "numpy", "scipy"
+    ]

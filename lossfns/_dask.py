@@ -1,0 +1,193 @@
+"""Losses and measures over Dask arrays: chunk by chunk, lazily.
+
+A Dask array is a grid of NumPy chunks, so a loss over one is the NumPy loss of each
+chunk of rows, combined:
+
+* a reduced value is a tree of partial sums: each chunk gives the sum of its weighted
+  terms :math:`\\sum_i w_i \\ell_i` and the mean's denominator :math:`\\sum_i w_i` (the
+  count without weights; with ``class_weight``, what torch divides by), Dask adds the
+  pairs up a tree, and a mean is the one division at the root;
+* a value per sample (``reduction="none"``, a measure) and every derivative are
+  computed chunk by chunk into a Dask array of the same chunks; for a mean the
+  derivatives of each chunk's sum are divided by the root's denominator.
+
+Each chunk runs the NumPy code, with its data checks: a NaN in a chunk raises the same
+``ValueError`` when the result is computed. The result is a Dask array (0-dimensional for
+a reduced value): nothing runs until ``.compute()`` (or ``dask.compute``), on the
+threads of this process or the workers of a ``dask.distributed`` cluster alike. Chunks
+are taken along the first axis (rows); other axes are made one chunk (a row of logits
+must be whole). To learn the shape of a per-sample result, the call computes the first
+row of each argument at once; a reduced value needs nothing computed before
+``.compute()``.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+PARTS = {
+    "value": ("value",),
+    "grad": ("grad",),
+    "hess": ("hess",),
+    "value_and_grad": ("value", "grad"),
+    "grad_hess": ("grad", "hess"),
+}
+
+
+def _is_dask(x) -> bool:
+    return type(x).__module__.startswith("dask.")
+
+
+def call(function, method, evaluate, bound):
+    """``function``'s ``method`` (``"value"``, ``"grad"``, ...) of the bound arguments,
+    some of them Dask arrays, as Dask arrays."""
+    import dask.array as da
+
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    names = [name for name, value in arguments.items() if _is_dask(value)]
+    is_loss = "reduction" in arguments
+    reduction = arguments.get("reduction", "none")
+    if is_loss and reduction not in ("mean", "sum", "none"):
+        function._terms(**{**arguments, **{n: np.zeros(1) for n in names}})  # says why
+    for name in names:
+        if any(np.isnan(c) for chunks in arguments[name].chunks for c in chunks):
+            raise ValueError(f"{name} has chunks of unknown size; call compute_chunk_sizes()")
+    first = arguments[names[0]]
+    whole_rows = (first.ndim == 0 or not is_loss and _measure_axis(arguments, first) == 0)
+    rows = (first.shape[0],) if whole_rows else first.chunks[0]
+    shapes = {name: tuple(arguments[name].shape) for name in names}
+    if len({shape[:1] for shape in shapes.values()}) > 1:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"shapes differ: {listed} (every Dask argument needs one row per sample)")
+    pairs, letters = [], iter(string.ascii_lowercase[:20])
+    for name in names:
+        x = arguments[name]
+        if x.ndim:
+            x = x.rechunk({0: rows, **{axis: -1 for axis in range(1, x.ndim)}})
+        pairs += [x, "r" + "".join(next(letters) for _ in range(x.ndim - 1)) if x.ndim else ""]
+    fixed = {name: value for name, value in arguments.items() if name not in names}
+    parts = PARTS[method]
+    dtype = _result_dtype(arguments)
+    summed = is_loss and reduction in ("mean", "sum")
+    chunk_reduction = "sum" if summed else reduction
+    totals = None
+    if summed:
+        # (sum of w l, sum of w) per chunk, added up a tree
+        totals = da.blockwise(
+            _partial_sums, "rk", *pairs, new_axes={"k": 2}, adjust_chunks={"r": 1},
+            dtype=np.float64, concatenate=True, meta=np.empty((0, 2)),
+            function=function, names=names, fixed=fixed,
+        ).sum(axis=0)
+    per_row = [p for p in parts if p != "value" or not summed]
+    sample = _first_rows(function, arguments, names, per_row, chunk_reduction) if per_row else {}
+    results = []
+    for part in parts:
+        if part == "value" and summed:
+            results.append(da.map_blocks(
+                _root, totals, mean=reduction == "mean", drop_axis=0, dtype=dtype,
+                meta=np.empty((), dtype),
+            ))
+            continue
+        pieces = []
+        for index, example in enumerate(sample[part]):
+            trailing = example.shape[1:]
+            out = "r" + "".join("stuvwxyz"[i] for i in range(len(trailing)))
+            piece = da.blockwise(
+                _rows, out, *pairs, new_axes=dict(zip(out[1:], trailing)),
+                dtype=example.dtype, concatenate=True, meta=np.empty((0,) * len(out), example.dtype),
+                function=function, names=names, fixed=fixed, part=part, index=index,
+                reduction=chunk_reduction,
+            )
+            if is_loss and reduction == "mean":
+                piece = piece / da.map_blocks(_denominator, totals, drop_axis=0, dtype=np.float64)
+                piece = piece.astype(example.dtype)
+            pieces.append(piece)
+        results.append(tuple(pieces) if len(pieces) > 1 else pieces[0])
+    return tuple(results) if len(results) > 1 else results[0]
+
+
+def _measure_axis(arguments, first):
+    axis = arguments.get("axis", -1)
+    return axis % first.ndim if isinstance(axis, int) and first.ndim else 0
+
+
+def _result_dtype(arguments) -> np.dtype:
+    """float32 when every float argument is float32, float64 otherwise (as the NumPy path)."""
+    kinds = []
+    for value in arguments.values():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            continue
+        dtype = value.dtype if _is_dask(value) else np.asarray(value).dtype
+        if dtype.kind == "f":
+            kinds.append(dtype)
+    return np.dtype(np.float32 if kinds and all(d == np.float32 for d in kinds) else np.float64)
+
+
+def _terms(function, names, fixed, blocks, reduction=None):
+    arguments = dict(fixed)
+    arguments.update(zip(names, blocks))
+    if reduction is not None:
+        arguments["reduction"] = reduction
+    return function._terms(**arguments)
+
+
+def _partial_sums(*blocks, function, names, fixed):
+    terms = _terms(function, names, fixed, blocks, "sum")
+    value = terms.evaluate()[0]
+    return np.array([[value, terms.weighting.denominator()]], dtype=np.float64)
+
+
+def _rows(*blocks, function, names, fixed, part, index, reduction):
+    terms = _terms(function, names, fixed, blocks, reduction if "reduction" in fixed else None)
+    value, grad, hess = terms.evaluate(
+        value=part == "value", grad=part == "grad", hess=part == "hess"
+    )
+    result = {"value": value, "grad": grad, "hess": hess}[part]
+    return result[index] if isinstance(result, tuple) else result
+
+
+def _first_rows(function, arguments, names, parts, reduction):
+    """Each part's results on the first row: what a per-sample result looks like."""
+    import dask
+
+    heads = dask.compute(*(arguments[name][:1] if arguments[name].ndim else arguments[name]
+                           for name in names))
+    fixed = {name: value for name, value in arguments.items() if name not in names}
+    terms = _terms(function, names, fixed, heads, reduction if "reduction" in fixed else None)
+    value, grad, hess = terms.evaluate(
+        value="value" in parts, grad="grad" in parts, hess="hess" in parts
+    )
+    found = {"value": value, "grad": grad, "hess": hess}
+    return {part: tuple(np.atleast_1d(r) for r in (found[part] if isinstance(found[part], tuple)
+                                                     else (found[part],)))
+            for part in parts}
+
+
+def _denominator(totals):
+    if totals[1] == 0:
+        raise ValueError("the weights sum to zero; the weighted mean is undefined")
+    return totals[1]
+
+
+def _root(totals, mean):
+    if not mean:
+        return totals[0]
+    return totals[0] / _denominator(totals)
+
+
+def any_dask(*values) -> bool:
+    """Whether any of ``values`` is a Dask array (without importing Dask)."""
+    return any(_is_dask(v) for v in values)
+
+
+def gathered(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` as a Dask ``Delayed`` that receives its Dask array
+    arguments as whole NumPy arrays: for the metrics that rank every sample against every
+    other (:func:`lossfns.normalized_gini`, :func:`lossfns.decile_table`), which need the
+    columns in one place (16 bytes per sample for two float64 columns)."""
+    import dask
+
+    return dask.delayed(function)(*args, **kwargs)
