@@ -529,6 +529,234 @@ def test_default_policies_reach_the_builtin_test_error(loss, hyper, lgb_builtin,
     assert error(ours.predict(xgb.DMatrix(x_test))) <= 1.02 * builtin
 
 
+# ---------------------------------------------------------------- leaf re-fitting
+
+
+def _brute_force_leaf_value(loss, y, score, w, hyper):
+    """The minimiser of sum w l(y, score + v) over v, by evaluating the (piecewise linear)
+    sum at every residual: the midpoint of the set of minimising residuals."""
+    candidates = np.unique(y - score)
+    totals = np.array([float(np.dot(w, loss(y, score + c, **hyper, reduction="none"))) for c in candidates])
+    best = candidates[totals <= totals.min() * (1 + 1e-12) + 1e-300]
+    return (best.min() + best.max()) / 2  # a piecewise linear sum: its minimisers are an interval
+
+
+@pytest.mark.parametrize(
+    "loss,hyper",
+    [(lossfns.mae, {}), (lossfns.pinball, {"quantile": 0.9}), (lossfns.pinball, {"quantile": 0.25}),
+     (lossfns.mape, {})],
+    ids=["mae", "pinball-0.9", "pinball-0.25", "mape"],
+)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ties", [False, True])
+def test_leaf_values_minimise_the_loss_of_each_leaf(loss, hyper, weighted, ties):
+    n = 120
+    y = RNG.uniform(0.5, 4, n) * RNG.choice([-1, 1], n)
+    if ties:  # residuals with repeated values, and leaves of even size: minimisers are intervals
+        y = np.round(y)
+        y[y == 0] = 1
+    score = np.zeros(n) if ties else RNG.normal(size=n)
+    leaves = RNG.choice([0, 3, 4, 9], n)
+    w = RNG.uniform(0.1, 2, n) if weighted else None
+    ids, values = boosting.leaf_values(loss, y, score, leaves, sample_weight=w, **hyper)
+    np.testing.assert_array_equal(ids, np.unique(leaves))
+    for leaf, value in zip(ids, values):
+        rows = leaves == leaf
+        weight = np.ones(rows.sum()) if w is None else w[rows]
+        expected = _brute_force_leaf_value(loss, y[rows], score[rows], weight, hyper)
+        assert value == pytest.approx(expected, rel=1e-12, abs=1e-12), leaf
+    if not weighted and loss is not lossfns.mape:  # NumPy's quantile agrees (no interpolation)
+        q = hyper.get("quantile", 0.5)
+        for leaf, value in zip(ids, values):
+            r = (y - score)[leaves == leaf]
+            assert value == np.quantile(r, q, method="averaged_inverted_cdf")
+
+
+def test_leaf_values_errors():
+    y, f = np.array([1.0, 2.0]), np.zeros(2)
+    with pytest.raises(ValueError, match="loss mse has no quantile leaf value"):
+        boosting.leaf_values(lossfns.mse, y, f, [0, 1])
+    with pytest.raises(ValueError, match="leaves must hold integer leaf ids"):
+        boosting.leaf_values(lossfns.mae, y, f, [0.5, 1])
+    with pytest.raises(ValueError, match="leaves must hold non-negative leaf ids; found -1"):
+        boosting.leaf_values(lossfns.mae, y, f, [-1, 1])
+    with pytest.raises(ValueError, match=r"must have one shape \(n,\)"):
+        boosting.leaf_values(lossfns.mae, y, f, [0, 1, 1])
+    with pytest.raises(ValueError, match="quantile"):
+        boosting.leaf_values(lossfns.pinball, y, f, [0, 1], quantile=1.5)
+    # a leaf whose rows all weigh 0 takes no step
+    _, values = boosting.leaf_values(lossfns.mae, y, f, [0, 1], sample_weight=[0.0, 1.0])
+    np.testing.assert_array_equal(values, [0.0, 2.0])
+
+
+def _train_refitted(library, loss, hyper, x, y, rounds, w=None, hessian=None, eta=0.1):
+    """(model, start, refit) trained with refit_leaves."""
+    obj = boosting.objective(loss, hessian=hessian, **hyper)
+    start = float(obj.init_score(_as_stored(y), sample_weight=w))
+    if library == "lightgbm":
+        refit = boosting.refit_leaves(obj, x)
+        data = lgb.Dataset(x, y, weight=w, init_score=np.full(len(y), start))
+        params = dict(verbose=-1, num_threads=1, learning_rate=eta, objective=refit.objective)
+        return lgb.train(params, data, rounds, callbacks=[refit]), start, refit
+    data = xgb.DMatrix(x, y, weight=w)
+    refit = boosting.refit_leaves(obj, data)
+    params = dict(nthread=1, eta=eta, max_depth=4, tree_method="hist", base_score=start)
+    return xgb.train(params, data, rounds, obj=refit.objective, callbacks=[refit]), start, refit
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize(
+    "loss,hyper,weighted",
+    [(lossfns.pinball, {"quantile": 0.9}, False), (lossfns.mae, {}, True), (lossfns.mape, {}, False)],
+    ids=["pinball", "mae-weighted", "mape"],
+)
+def test_refit_leaves_sets_each_leaf_to_the_quantile_of_its_residuals(library, loss, hyper, weighted):
+    """Each tree's leaf values equal the learning rate times the quantile of the residuals of
+    the leaf's rows, computed directly from the trained model's own predictions before that tree."""
+    x, y = X[:400], Y_REGRESSION[:400] + (4 if loss is lossfns.mape else 0)
+    w = RNG.uniform(0.2, 2, len(y)) if weighted else None
+    rounds, eta = 6, 0.3
+    model, start, _ = _train_refitted(library, loss, hyper, x, y, rounds, w=w, eta=eta)
+    stored = _as_stored(y)
+    for tree in range(rounds):
+        if library == "lightgbm":
+            before = model.predict(x, raw_score=True, num_iteration=tree) + start if tree else np.full(len(y), start)
+            leaves = model.predict(x, pred_leaf=True, start_iteration=tree, num_iteration=1).ravel()
+            value_of = lambda leaf: model.get_leaf_output(tree, int(leaf))  # noqa: E731
+            tolerance = 1e-12  # double scores and leaves; only the order of additions differs
+        else:
+            data = xgb.DMatrix(x)
+            before = model.predict(data, output_margin=True, iteration_range=(0, tree)) if tree \
+                else np.full(len(y), np.float32(start))
+            leaves = model[tree : tree + 1].predict(data, pred_leaf=True).astype(int).ravel()
+            one_tree = model[tree : tree + 1].predict(data, output_margin=True) - np.float32(start)
+            value_of = lambda leaf: float(one_tree[leaves == leaf][0])  # noqa: E731
+            # float32 leaves and margins: the residual is y - F to float32 rounding of F (~5)
+            tolerance = 2e-6
+        for leaf in np.unique(leaves):
+            rows = leaves == leaf
+            weight = np.ones(rows.sum()) if w is None else w[rows]
+            direct = eta * _brute_force_leaf_value(loss, stored[rows], before[rows].astype(float),
+                                                   weight, hyper)
+            assert value_of(leaf) == pytest.approx(direct, rel=1e-6, abs=tolerance), (tree, leaf)
+
+
+def test_refit_leaves_tracks_the_scores_of_the_refitted_model():
+    for library in ("lightgbm", "xgboost"):
+        model, start, refit = _train_refitted(library, lossfns.pinball, {"quantile": 0.8},
+                                              X[:500], Y_REGRESSION[:500], 8)
+        last = refit._scores  # the scores the last tree was grown from
+        if library == "lightgbm":
+            now = model.predict(X[:500], raw_score=True) + start
+            before = model.predict(X[:500], raw_score=True, num_iteration=7) + start
+            np.testing.assert_allclose(last, before, rtol=0, atol=1e-12)
+        else:
+            data = xgb.DMatrix(X[:500])
+            now = model.predict(data, output_margin=True)
+            np.testing.assert_allclose(last, model.predict(data, output_margin=True, iteration_range=(0, 7)),
+                                       rtol=0, atol=1e-5)
+        assert np.abs(now - last).max() > 0  # the last tree moved the scores
+
+
+LGB_L1 = dict(verbose=-1, num_threads=1, learning_rate=0.1)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_refit_with_a_constant_hessian_reproduces_the_builtin_mae(weighted):
+    """Sign gradients, unit Hessians and leaves re-fitted to the median: the built-in ``l1`` /
+    ``reg:absoluteerror``. LightGBM to 1e-10 (the order of double additions of ~60 trees;
+    weighted, its interpolated weighted median is not the minimiser, so only unweighted);
+    XGBoost to float32 rounding of margins of ~5."""
+    x, y, x_test, _ = _heavy_tailed(1, n=1500)
+    w = RNG.uniform(0.2, 2, len(y)) if weighted else None
+    rounds = 60
+    if not weighted:
+        reference = lgb.train(dict(LGB_L1, objective="l1"), lgb.Dataset(x, y), rounds)
+        model, start, _ = _train_refitted("lightgbm", lossfns.mae, {}, x, y, rounds, hessian="constant")
+        np.testing.assert_allclose(model.predict(x_test, raw_score=True) + start, reference.predict(x_test),
+                                   rtol=0, atol=1e-10)
+    params = dict(nthread=1, eta=0.1, max_depth=4, tree_method="hist")
+    reference = xgb.train(dict(params, objective="reg:absoluteerror"), xgb.DMatrix(x, y, weight=w), rounds)
+    model, _, _ = _train_refitted("xgboost", lossfns.mae, {}, x, y, rounds, w=w, hessian="constant")
+    data = xgb.DMatrix(x_test)
+    np.testing.assert_allclose(model.predict(data), reference.predict(data), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_refitted_pinball_reaches_the_builtin_test_error(library):
+    x, y, x_test, y_test = _heavy_tailed(0)
+    hyper, rounds = {"quantile": 0.9}, 100
+    error = lambda pred: float(lossfns.pinball(y_test, pred, **hyper))  # noqa: E731
+    model, start, _ = _train_refitted(library, lossfns.pinball, hyper, x, y, rounds, hessian="constant")
+    if library == "lightgbm":
+        builtin = lgb.train(dict(LGB_L1, objective="quantile", alpha=0.9), lgb.Dataset(x, y), rounds)
+        ours, theirs = model.predict(x_test, raw_score=True) + start, builtin.predict(x_test)
+    else:
+        params = dict(nthread=1, eta=0.1, max_depth=4, tree_method="hist")
+        builtin = xgb.train(dict(params, objective="reg:quantileerror", quantile_alpha=0.9),
+                            xgb.DMatrix(x, y), rounds)
+        ours, theirs = model.predict(xgb.DMatrix(x_test)), builtin.predict(xgb.DMatrix(x_test))
+    assert error(ours) <= 1.02 * error(theirs)
+
+
+def test_refit_leaves_in_the_scikit_learn_interfaces():
+    x, y = X[:300], Y_REGRESSION[:300]
+    refit = boosting.refit_leaves(boosting.objective(lossfns.mae, hessian="constant"), x)
+    model = lgb.LGBMRegressor(objective=refit.objective, n_estimators=5, learning_rate=0.2, verbose=-1)
+    model.fit(x, y, callbacks=[refit])  # the scikit-learn API deep-copies its parameters
+    leaves = model.booster_.predict(x, pred_leaf=True)[:, -1]
+    before = model.booster_.predict(x, raw_score=True, num_iteration=4)
+    leaf = leaves[0]
+    expected = 0.2 * np.quantile((_as_stored(y) - before)[leaves == leaf], 0.5, method="averaged_inverted_cdf")
+    assert model.booster_.get_leaf_output(4, int(leaf)) == pytest.approx(expected, abs=1e-12)
+    data = xgb.DMatrix(x, y)
+    refit = boosting.refit_leaves(boosting.objective(lossfns.mae), data)
+    assert isinstance(refit, xgb.callback.TrainingCallback)
+
+
+def test_refit_leaves_errors():
+    with pytest.raises(ValueError, match="objective must be made by lossfns.boosting.objective"):
+        boosting.refit_leaves(lambda p, d: (p, p), X)
+    with pytest.raises(ValueError, match="loss huber has no quantile leaf value"):
+        boosting.refit_leaves(boosting.objective(lossfns.huber), X)
+    x, y = X[:200], Y_REGRESSION[:200]
+    # the objective without the callback
+    refit = boosting.refit_leaves(boosting.objective(lossfns.mae), x)
+    with pytest.raises(ValueError, match="the callback did not run after the last round"):
+        lgb.train(dict(LGB_L1, objective=refit.objective), lgb.Dataset(x, y), 3)
+    # one object, two models at once (an unfinished run, then another)
+    refit = boosting.refit_leaves(boosting.objective(lossfns.mae), x)
+    first = lgb.Booster(dict(LGB_L1, objective="none"), lgb.Dataset(x, y))
+    env = lambda model, i: lgb.callback.CallbackEnv(model, {}, i, 0, 10, None)  # noqa: E731
+    first.update(fobj=refit.objective)
+    refit(env(first, 0))
+    second = lgb.Booster(dict(LGB_L1, objective="none"), lgb.Dataset(x, y))
+    second.update(fobj=refit.objective)
+    with pytest.raises(ValueError, match="this LeafRefit has trained another model"):
+        refit(env(second, 0))
+    # after a complete run the object serves another
+    refit = boosting.refit_leaves(boosting.objective(lossfns.mae), x)
+    for _ in range(2):
+        lgb.train(dict(LGB_L1, objective=refit.objective), lgb.Dataset(x, y), 3, callbacks=[refit])
+    data = xgb.DMatrix(x, y)
+    refit = boosting.refit_leaves(boosting.objective(lossfns.mae), data)
+    for _ in range(2):
+        xgb.train(dict(nthread=1), data, 3, obj=refit.objective, callbacks=[refit])
+
+
+def test_xgboost_labels_and_weights_are_read_without_a_copy():
+    y, w = np.float32(Y_REGRESSION[:50]), RNG.uniform(0.5, 2, 50).astype(np.float32)
+    for data, weight in ((xgb.DMatrix(X[:50], y), np.empty(0, np.float32)),
+                         (xgb.DMatrix(X[:50], y, weight=w), w)):
+        label = boosting._xgboost_info(data, "label")
+        np.testing.assert_array_equal(label, data.get_label())
+        np.testing.assert_array_equal(boosting._xgboost_info(data, "weight"), weight)
+        assert not label.flags.writeable  # a view of XGBoost's own buffer
+    # anything else with get_label/get_weight (an older XGBoost) takes the public getters
+    Data = type("Data", (FakeData,), {"__module__": "xgboost.core"})
+    assert boosting._xgboost_info(Data(y, None), "label") is y
+
+
 # ------------------------------------------------------------------ the benchmark
 
 

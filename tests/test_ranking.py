@@ -419,6 +419,8 @@ def test_squared_triplet_of_close_distances_far_from_the_anchor_does_not_cancel(
     [
         # products of 1e200 overflow with opposite signs: D = 1e400 - 1e400 = 0, loss = m
         ([[0.0, 0.0]], [[-1e200, 0.0]], [[0.0, 1e200]], True, 1.0),
+        # embeddings near 1e155: the products 4e310 and -4e310 overflow (was nan)
+        ([[1e155, 0.0]], [[-1e155, 0.0]], [[1e155, 2e155]], True, 1.0),
         # a - p and a - n beyond the range, distances equal: loss = m
         ([[1e308]], [[-1e308]], [[-1e308]], True, 1.0),
         ([[1e308]], [[-1e308]], [[-1e308]], False, 1.0),
