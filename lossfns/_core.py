@@ -517,14 +517,18 @@ class Weighting:
         self.weighted = weight is not None
         # what a chunked evaluation (lossfns._dask) needs to form the mean's denominator
         self.sample_shape, self._weight, self._mean_weights = sample_shape, weight, mean_weights
-        if reduction == "mean":
-            if weight is not None and weight.max() > 0:
-                weight = weight / weight.max()
-            total = self._total(weight, sample_shape, mean_weights)
-            self.factor = dtype.type(1) / total if weight is None else weight / total
-        else:
-            self.factor = weight
+        # (a weight far below the largest may underflow to 0 here: its share of the mean)
+        with np.errstate(under="ignore"):
+            if reduction == "mean":
+                if weight is not None and weight.max() > 0:
+                    weight = weight / weight.max()
+                total = self._total(weight, sample_shape, mean_weights)
+                self.factor = dtype.type(1) / total if weight is None else weight / total
+            else:
+                self.factor = weight
         self.per_sample = self.factor is not None and self.factor.ndim > 0
+        # a sample of weight 0 counts 0, even where its term is infinite (0 inf is nan)
+        self.some_zero = self.per_sample and not bool(self.xp.all(self.factor > 0))
 
     def _total(self, weight, sample_shape, mean_weights):
         """The mean's denominator."""
@@ -582,7 +586,11 @@ class Weighting:
 
     def weigh(self, terms: np.ndarray, factor) -> np.ndarray:
         """The terms times their factors: :math:`w_i \\ell_i`, over the total for a mean."""
-        return terms if factor is None else terms * self.expand(factor, terms.ndim)
+        if factor is None:
+            return terms
+        factor = self.expand(factor, terms.ndim)
+        weighted = terms * factor
+        return self.xp.where(factor == 0, 0, weighted) if self.some_zero else weighted
 
     def total(self, terms: np.ndarray, factor):
         """The sum of the terms times their factors.
@@ -609,8 +617,12 @@ class Weighting:
             out[...] = derivative
             return out
         if out is None:
-            return derivative * self.expand(factor, derivative.ndim)
-        return np.multiply(derivative, self.expand(factor, derivative.ndim), out=out)
+            return self.weigh(derivative, factor)
+        factor = self.expand(factor, derivative.ndim)
+        np.multiply(derivative, factor, out=out)
+        if self.some_zero:
+            np.copyto(out, 0, where=factor == 0)
+        return out
 
 
 # ----------------------------------------------------------------------- evaluation

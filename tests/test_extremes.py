@@ -556,9 +556,7 @@ def test_weighted_sums_and_means(name, samples):
     weighted = [mp.mpf(w) * t for w, t in zip(weights, terms)]
     total = mp.fsum(weighted)
     size = mp.fsum(abs(v) for v in weighted)
-    # (under="ignore": the core's division of the weights by the largest underflows outside
-    # the formulas' errstate, see test_what_the_core_still_gets_wrong)
-    with np.errstate(all="raise", under="ignore"):
+    with np.errstate(all="raise"):
         args = (np.array(targets), np.array(predictions))
         none = loss(*args, **hyper, sample_weight=weights, reduction="none")
         summed = loss(*args, **hyper, sample_weight=weights, reduction="sum")
@@ -570,9 +568,7 @@ def test_weighted_sums_and_means(name, samples):
 
 
 @pytest.mark.xfail(strict=True, reason="open in the core (lossfns._core.Weighting): a term "
-                   "beyond the float range is inf before it is weighted or averaged, a weight of 0 "
-                   "times it nan, and dividing the weights by the largest underflows outside "
-                   "errstate; see issue 13")
+                   "beyond the float range is inf before it is weighted or averaged; see issue 13")
 @pytest.mark.parametrize(
     ("call", "truth"),
     [
@@ -585,16 +581,42 @@ def test_weighted_sums_and_means(name, samples):
         # 2 r / 4 = 4e308 / 4 for the first of four samples of the mean
         (lambda: lossfns.mse.grad([-1e308, 0.0, 0.0, 0.0], [1e308, 0.0, 0.0, 0.0])[0],
          mp.mpf(1e308)),
-        # a weight of 0 on a term beyond the range: the term counts 0, not nan
-        (lambda: lossfns.mse([0.0, 0.0], [1e300, 1.0], sample_weight=[0.0, 1.0]), mp.mpf(1)),
-        # weights at both ends: 5e-324 / 1e308 underflows (the mean is 0.25)
-        (lambda: lossfns.mae([0.0, 0.0], [0.0, 0.25], sample_weight=[5e-324, 1e308]),
-         mp.mpf(0.25) * 1e308 / (mp.mpf(1e308) + mp.mpf(5e-324))),
     ],
 )
 def test_what_the_core_still_gets_wrong(call, truth):
     with np.errstate(all="raise"):
         assert close(call(), truth)
+
+
+@pytest.mark.parametrize(
+    ("call", "truth"),
+    [
+        # a weight of 0 on a term beyond the range: the term counts 0, not nan
+        (lambda: lossfns.mse([0.0, 0.0], [1e300, 1.0], sample_weight=[0.0, 1.0]), mp.mpf(1)),
+        (lambda: lossfns.mse([0.0, 0.0], [1e300, 1.0], sample_weight=[0.0, 1.0],
+                             reduction="none")[0], mp.mpf(0)),
+        (lambda: lossfns.mse([0.0, 0.0], [1e300, 1.0], sample_weight=[0.0, 1.0],
+                             reduction="sum"), mp.mpf(1)),
+        # weights at both ends: 5e-324 / 1e308 underflows (the mean is 0.25)
+        (lambda: lossfns.mae([0.0, 0.0], [0.0, 0.25], sample_weight=[5e-324, 1e308]),
+         mp.mpf(0.25) * 1e308 / (mp.mpf(1e308) + mp.mpf(5e-324))),
+    ],
+)
+def test_zero_and_extreme_weights(call, truth):
+    with np.errstate(all="raise"):
+        assert close(call(), truth)
+
+
+def test_zero_weight_zeroes_an_infinite_derivative():
+    # the Hessian of MAPE at a subnormal target is infinite; a weight of 0 makes it 0,
+    # in one block and across blocks
+    for n in (2, 40_000):
+        y, p = np.full(n, 5e-324), np.ones(n)
+        weight = np.zeros(n)
+        weight[-1] = 1.0
+        with np.errstate(all="raise"):
+            grad = lossfns.mape.grad(y, p, sample_weight=weight, reduction="sum")
+        assert np.all(grad[:-1] == 0) and np.isinf(grad[-1])
 
 
 # ----------------------------------------------------------------- the issue's cases
