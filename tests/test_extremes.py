@@ -24,6 +24,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import lossfns
+from test_classification import focal_parts
 
 # Enough digits that no reference cancels: log(cosh r) = r^2/2 + ... at r = 1e-308 needs
 # about 620 digits to see the r^2 term next to 1
@@ -175,16 +176,10 @@ def test_hinge_pair(y, f, margin):
 
 def focal_truth(y, z, gamma, alpha):
     """Value, gradient (with the sum of its two terms' sizes) and Hessian of the focal
-    loss at 700 digits, from p, q, s = -log p, r = -log q formed without cancellation."""
-    y, gamma, a1, a0 = mp.mpf(y), mp.mpf(gamma), mp.mpf(alpha), 1 - mp.mpf(alpha)
+    loss at 700 digits, from p, q, s = -log p, r = -log q formed without cancellation
+    (test_classification's closed forms, proven there with SymPy)."""
     p, q, s, r = sigmoid(z), sigmoid(-z), softplus(-z), softplus(z)
-    value = a1 * y * q**gamma * s + a0 * (1 - y) * p**gamma * r
-    g1, g0 = -a1 * y * q**gamma * (q + gamma * p * s), a0 * (1 - y) * p**gamma * (p + gamma * q * r)
-    h1 = a1 * y * p * q**gamma * (q * (2 * gamma + 1) + gamma * s * (gamma * p - q))
-    h0 = a0 * (1 - y) * q * p**gamma * (p * (2 * gamma + 1) + gamma * r * (gamma * q - p))
-    h1_size = a1 * y * p * q**gamma * (q * (2 * gamma + 1) + gamma * s * (gamma * p + q))
-    h0_size = a0 * (1 - y) * q * p**gamma * (p * (2 * gamma + 1) + gamma * r * (gamma * q + p))
-    return value, (g1 + g0, abs(g1) + abs(g0)), (h1 + h0, h1_size + h0_size)
+    return focal_parts(p, q, s, r, mp.mpf(y), mp.mpf(gamma), mp.mpf(alpha), 1 - mp.mpf(alpha))
 
 
 @example(0.5, -1e308, 2.0, 5e-324)  # a subnormal alpha: alpha y underflowed before s = 1e308
