@@ -191,3 +191,59 @@ def gathered(function, *args, **kwargs):
     import dask
 
     return dask.delayed(function)(*args, **kwargs)
+
+
+def call_function(function, bound, plan):
+    """A plain function (no derivatives; see :func:`lossfns._namespace.dispatched`) of
+    bound arguments, some of them Dask arrays.
+
+    ``plan`` is ``"gather"`` (the function needs every sample at once: a ``Delayed`` of
+    the whole columns, :func:`gathered`) or the names of the arguments whose rows the
+    function treats independently: those are evaluated chunk by chunk of rows (other
+    axes made one chunk), the other Dask arguments each as one chunk, into a Dask array
+    of the same row chunks. Each chunk runs the NumPy function, with its checks."""
+    import dask.array as da
+
+    arguments = dict(bound.arguments)
+    names = [name for name, value in arguments.items() if _is_dask(value)]
+    row_names = [] if plan == "gather" else [
+        name for name in plan if name in names and arguments[name].ndim > 0]
+    if not row_names:
+        return gathered(function, **arguments)
+    for name in names:
+        if any(np.isnan(c) for chunks in arguments[name].chunks for c in chunks):
+            raise ValueError(f"{name} has chunks of unknown size; call compute_chunk_sizes()")
+    shapes = {name: tuple(arguments[name].shape) for name in row_names}
+    if len({shape[:1] for shape in shapes.values()}) > 1:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"shapes differ: {listed} (every Dask argument needs one row per sample)")
+    rows = arguments[row_names[0]].chunks[0]
+    pairs, letters = [], iter(string.ascii_lowercase[:20])
+    for name in names:
+        x = arguments[name]
+        if name in row_names:
+            x = x.rechunk({0: rows, **{axis: -1 for axis in range(1, x.ndim)}})
+            index = "r" + "".join(next(letters) for _ in range(x.ndim - 1))
+        else:  # whole: indices of its own, which blockwise concatenates into one block
+            x = x.rechunk(-1)
+            index = "".join(next(letters) for _ in range(x.ndim))
+        pairs += [x, index]
+    fixed = {name: value for name, value in arguments.items() if name not in names}
+    # what one row gives: the trailing shape and dtype of the result
+    import dask
+
+    heads = dask.compute(*(arguments[name][:1] if name in row_names else arguments[name]
+                           for name in names))
+    example = np.asarray(function(**fixed, **dict(zip(names, heads))))
+    trailing = example.shape[1:]
+    out = "r" + "".join("stuvwxyz"[i] for i in range(len(trailing)))
+    return da.blockwise(
+        _function_rows, out, *pairs, new_axes=dict(zip(out[1:], trailing)),
+        dtype=example.dtype, concatenate=True,
+        meta=np.empty((0,) * len(out), example.dtype),
+        function=function, names=names, fixed=fixed,
+    )
+
+
+def _function_rows(*blocks, function, names, fixed):
+    return function(**fixed, **dict(zip(names, blocks)))
