@@ -73,13 +73,19 @@ def call(function, method, evaluate, bound):
     dtype = _result_dtype(arguments)
     summed = is_loss and reduction in ("mean", "sum")
     chunk_reduction = "sum" if summed else reduction
+    scaled = reduction == "mean" and "sample_weight" in names
+    if scaled:
+        # A mean does not change when every weight is divided by the largest, and then no
+        # sum of weights overflows (as Weighting does on one machine): the largest weight
+        # is one more reduction, a scalar that every chunk receives
+        pairs += [arguments["sample_weight"].max(), ""]
     totals = None
     if summed:
         # (sum of w l, sum of w) per chunk, added up a tree
         totals = da.blockwise(
             _partial_sums, "rk", *pairs, new_axes={"k": 2}, adjust_chunks={"r": 1},
             dtype=np.float64, concatenate=True, meta=np.empty((0, 2)),
-            function=function, names=names, fixed=fixed,
+            function=function, names=names, fixed=fixed, scaled=scaled,
         ).sum(axis=0)
     per_row = [p for p in parts if p != "value" or not summed]
     sample = _first_rows(function, arguments, names, per_row, chunk_reduction) if per_row else {}
@@ -99,7 +105,7 @@ def call(function, method, evaluate, bound):
                 _rows, out, *pairs, new_axes=dict(zip(out[1:], trailing)),
                 dtype=example.dtype, concatenate=True, meta=np.empty((0,) * len(out), example.dtype),
                 function=function, names=names, fixed=fixed, part=part, index=index,
-                reduction=chunk_reduction,
+                reduction=chunk_reduction, scaled=scaled,
             )
             if is_loss and reduction == "mean":
                 piece = piece / da.map_blocks(_denominator, totals, drop_axis=0, dtype=np.float64)
@@ -126,22 +132,30 @@ def _result_dtype(arguments) -> np.dtype:
     return np.dtype(np.float32 if kinds and all(d == np.float32 for d in kinds) else np.float64)
 
 
-def _terms(function, names, fixed, blocks, reduction=None):
+def _terms(function, names, fixed, blocks, reduction=None, scaled=False):
+    """The chunk's terms; with ``scaled``, the last block is the largest sample weight,
+    by which the chunk's weights are divided (for a mean)."""
     arguments = dict(fixed)
+    if scaled:
+        *blocks, largest = blocks
     arguments.update(zip(names, blocks))
+    if scaled and largest > 0:
+        with np.errstate(under="ignore"):  # (a weight far below the largest counts 0)
+            arguments["sample_weight"] = arguments["sample_weight"] / largest
     if reduction is not None:
         arguments["reduction"] = reduction
     return function._terms(**arguments)
 
 
-def _partial_sums(*blocks, function, names, fixed):
-    terms = _terms(function, names, fixed, blocks, "sum")
+def _partial_sums(*blocks, function, names, fixed, scaled):
+    terms = _terms(function, names, fixed, blocks, "sum", scaled)
     value = terms.evaluate()[0]
     return np.array([[value, terms.weighting.denominator()]], dtype=np.float64)
 
 
-def _rows(*blocks, function, names, fixed, part, index, reduction):
-    terms = _terms(function, names, fixed, blocks, reduction if "reduction" in fixed else None)
+def _rows(*blocks, function, names, fixed, part, index, reduction, scaled):
+    terms = _terms(function, names, fixed, blocks, reduction if "reduction" in fixed else None,
+                   scaled)
     value, grad, hess = terms.evaluate(
         value=part == "value", grad=part == "grad", hess=part == "hess"
     )

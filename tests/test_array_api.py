@@ -306,6 +306,31 @@ def test_dask_equals_numpy_chunk_by_chunk(name):
                 np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-300)
 
 
+@pytest.mark.parametrize("weight", [np.finfo(float).max, 5e-324, "both"])
+@pytest.mark.parametrize("name", LOSSES)
+def test_dask_means_divide_the_weights_by_the_largest_as_numpy_does(name, weight):
+    # Weights at the ends of the float range (the largest float, 1.8e308 rounded down, and
+    # the smallest subnormal): their sums overflow or lose every digit unless the weights
+    # are first divided by the largest, which leaves a mean unchanged. Before: NaN.
+    import dask
+
+    case = CASES[name]
+    args = case.make(np.random.default_rng(18), 50)
+    if weight == "both":  # the small ones count 0 beside the largest, in both paths
+        weights = np.where(np.arange(50) % 3 == 0, np.finfo(float).max, 5e-324)
+    else:
+        weights = np.full(50, weight)
+    expected = _call(case, "value_and_grad", args, "mean", sample_weight=weights)
+    lazy = _call(case, "value_and_grad", _dask_arrays(args), "mean",
+                 sample_weight=_dask_arrays([weights])[0])
+    with dask.config.set(scheduler="synchronous"):
+        (computed,) = dask.compute(lazy)
+    for got, want in zip(computed, expected, strict=True):
+        for g, w in zip(_as_tuple(got), _as_tuple(want), strict=True):
+            # the chunks' partial sums in another order than the blocks': a few ulps
+            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-300)
+
+
 def test_dask_builds_a_tree_of_partial_sums_and_computes_nothing_until_asked():
     da = pytest.importorskip("dask.array")
     calls = []
