@@ -1,11 +1,13 @@
 """Which array library computes: NumPy, the default, or the library of the inputs.
 
-Every loss and measure computes in the *namespace* of its array arguments, in the sense of
-the array API standard (https://data-apis.org/array-api/): NumPy arrays (and lists,
-tuples, Python and NumPy scalars) compute in NumPy exactly as before; torch tensors in
-torch, on their device and in their dtype, so that autograd can run through the value;
-CuPy and JAX arrays in theirs, through ``array_api_compat``; Dask arrays chunk by chunk,
-lazily (:mod:`lossfns._dask`).
+Every public function — each loss and measure through :func:`call`, each function
+without derivatives through :func:`dispatched` — computes in the *namespace* of its array
+arguments, in the sense of the array API standard (https://data-apis.org/array-api/):
+NumPy arrays (and lists, tuples, Python and NumPy scalars) compute in NumPy exactly as
+before; torch tensors in torch, on their device and in their dtype, so that autograd can
+run through the value; CuPy and JAX arrays in theirs, through ``array_api_compat``; Dask
+arrays chunk by chunk, lazily (:mod:`lossfns._dask`). (:mod:`lossfns.boosting` computes
+in NumPy only: the boosting libraries hand it NumPy arrays.)
 
 The NumPy path pays one type check per call for this (:func:`is_plain`); the other
 libraries are imported only when their arrays arrive, so ``import lossfns`` imports
