@@ -81,10 +81,10 @@ def call(function, method, evaluate, bound):
         pairs += [arguments["sample_weight"].max(), ""]
     totals = None
     if summed:
-        # (sum of w l, sum of w) per chunk, added up a tree
+        # (sum of w l, sum of w, class-weighted) per chunk, added up a tree
         totals = da.blockwise(
-            _partial_sums, "rk", *pairs, new_axes={"k": 2}, adjust_chunks={"r": 1},
-            dtype=np.float64, concatenate=True, meta=np.empty((0, 2)),
+            _partial_sums, "rk", *pairs, new_axes={"k": 3}, adjust_chunks={"r": 1},
+            dtype=np.float64, concatenate=True, meta=np.empty((0, 3)),
             function=function, names=names, fixed=fixed, scaled=scaled,
         ).sum(axis=0)
     per_row = [p for p in parts if p != "value" or not summed]
@@ -148,9 +148,13 @@ def _terms(function, names, fixed, blocks, reduction=None, scaled=False):
 
 
 def _partial_sums(*blocks, function, names, fixed, scaled):
+    """The chunk's sum of weighted terms, the mean's denominator, and 1 where the
+    denominator weighs samples by their class (``class_weight``: its error differs)."""
     terms = _terms(function, names, fixed, blocks, "sum", scaled)
     value = terms.evaluate()[0]
-    return np.array([[value, terms.weighting.denominator()]], dtype=np.float64)
+    weighting = terms.weighting
+    class_weighted = weighting._mean_weights is not None
+    return np.array([[value, weighting.denominator(), class_weighted]], dtype=np.float64)
 
 
 def _rows(*blocks, function, names, fixed, part, index, reduction, scaled):
@@ -181,8 +185,14 @@ def _first_rows(function, arguments, names, parts, reduction):
 
 
 def _denominator(totals):
+    """The mean's denominator; where it is 0, the error the NumPy path gives (from
+    :class:`~lossfns._core.Weighting` itself, on one sample of weight 0)."""
     if totals[1] == 0:
-        raise ValueError("the weights sum to zero; the weighted mean is undefined")
+        from ._core import Weighting
+
+        zero, class_weighted = np.zeros(1), totals[2] > 0
+        Weighting(None if class_weighted else zero, "mean", (1,), zero.dtype,
+                  zero if class_weighted else None)
     return totals[1]
 
 

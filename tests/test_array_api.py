@@ -331,6 +331,27 @@ def test_dask_means_divide_the_weights_by_the_largest_as_numpy_does(name, weight
             np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-300)
 
 
+@pytest.mark.parametrize("method", ["value", "grad"])
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [({"sample_weight": np.zeros(4)}, "sample_weight sums to zero; the weighted mean is "
+                                      "undefined"),
+     ({"class_weight": [0.0, 0.0]}, r"every sample has weight zero \(sample_weight times "
+                                    r"the class_weight of its class\)")],
+)
+def test_dask_weights_summing_to_zero_are_the_numpy_error(weights, message, method):
+    y, z = np.array([0, 1, 0, 1]), np.zeros((4, 2))
+    function = lossfns.softmax_cross_entropy
+    function = function if method == "value" else function.grad
+    for arrays in ((y, z), _dask_arrays((y, z), rows_per_chunk=2)):
+        extra = {k: _dask_arrays([v], 2)[0] if k == "sample_weight" and arrays[0] is not y
+                 else v for k, v in weights.items()}
+        with pytest.raises(ValueError, match=message):
+            result = function(*arrays, **extra)
+            if arrays[0] is not y:
+                result.compute(scheduler="synchronous")
+
+
 def test_dask_builds_a_tree_of_partial_sums_and_computes_nothing_until_asked():
     da = pytest.importorskip("dask.array")
     calls = []
