@@ -3,10 +3,14 @@
 A Dask array is a grid of NumPy chunks, so a loss over one is the NumPy loss of each
 chunk of rows, combined:
 
-* a reduced value is a tree of partial sums: each chunk gives the sum of its weighted
-  terms :math:`\\sum_i w_i \\ell_i` and the mean's denominator :math:`\\sum_i w_i` (the
-  count without weights; with ``class_weight``, what torch divides by), Dask adds the
-  pairs up a tree, and a mean is the one division at the root;
+* a reduced value is a tree of partial results: each chunk gives the mean's denominator
+  :math:`d = \\sum_i w_i` (the count without weights; with ``class_weight``, what torch
+  divides by) and its sum :math:`\\sum_i w_i \\ell_i`, or for a mean its own mean
+  :math:`m` (its sum over :math:`d`, divided in float64; where the sum overflows, the
+  chunk's mean as the NumPy path forms it); Dask combines them up a tree, sums by adding,
+  means as
+  :math:`m = \\sum_c m_c\\,(d_c / \\sum_{c'} d_{c'})`, each share at most 1, so a mean
+  overflows only where its value does (as on one machine, :class:`~lossfns._core.Weighting`);
 * a value per sample (``reduction="none"``, a measure) and every derivative are
   computed chunk by chunk into a Dask array of the same chunks; for a mean the
   derivatives of each chunk's sum are divided by the root's denominator.
@@ -23,6 +27,8 @@ row of each argument at once; a reduced value needs nothing computed before
 
 from __future__ import annotations
 
+import functools
+import math
 import string
 
 import numpy as np
@@ -81,12 +87,18 @@ def call(function, method, evaluate, bound):
         pairs += [arguments["sample_weight"].max(), ""]
     totals = None
     if summed:
-        # (sum of w l, sum of w, class-weighted) per chunk, added up a tree
-        totals = da.blockwise(
+        # (sum of w l or the chunk's mean, sum of w, class-weighted) per chunk, up a tree
+        mean = reduction == "mean"
+        partial = da.blockwise(
             _partial_sums, "rk", *pairs, new_axes={"k": 3}, adjust_chunks={"r": 1},
             dtype=np.float64, concatenate=True, meta=np.empty((0, 3)),
-            function=function, names=names, fixed=fixed, scaled=scaled,
-        ).sum(axis=0)
+            function=function, names=names, fixed=fixed, scaled=scaled, mean=mean,
+        )
+        totals = da.reduction(
+            partial, _keep, functools.partial(_combine, mean=mean, keepdims=False), axis=0,
+            combine=functools.partial(_combine, mean=mean), concatenate=True,
+            dtype=np.float64, meta=np.empty((0,)),
+        )
     per_row = [p for p in parts if p != "value" or not summed]
     sample = _first_rows(function, arguments, names, per_row, chunk_reduction) if per_row else {}
     results = []
@@ -147,14 +159,37 @@ def _terms(function, names, fixed, blocks, reduction=None, scaled=False):
     return function._terms(**arguments)
 
 
-def _partial_sums(*blocks, function, names, fixed, scaled):
-    """The chunk's sum of weighted terms, the mean's denominator, and 1 where the
-    denominator weighs samples by their class (``class_weight``: its error differs)."""
+def _partial_sums(*blocks, function, names, fixed, scaled, mean):
+    """The chunk's sum of weighted terms (with ``mean``, its own weighted mean, 0 where
+    its weights sum to 0), the mean's denominator, and 1 where the denominator weighs
+    samples by their class (``class_weight``: its error differs)."""
     terms = _terms(function, names, fixed, blocks, "sum", scaled)
-    value = terms.evaluate()[0]
-    weighting = terms.weighting
-    class_weighted = weighting._mean_weights is not None
-    return np.array([[value, weighting.denominator(), class_weighted]], dtype=np.float64)
+    value, denominator = terms.evaluate()[0], terms.weighting.denominator()
+    class_weighted = terms.weighting._mean_weights is not None
+    if mean:
+        if not denominator:
+            value = 0.0
+        elif math.isfinite(value):  # the one division in float64
+            value = np.float64(value) / np.float64(denominator)
+        else:  # the sum overflowed: the chunk's mean, which overflows only where it is inf
+            value = _terms(function, names, fixed, blocks, "mean", scaled).evaluate()[0]
+    return np.array([[value, denominator, class_weighted]], dtype=np.float64)
+
+
+def _keep(partial, axis, keepdims):
+    return partial
+
+
+def _combine(partial, axis=None, keepdims=True, *, mean):
+    """Partial results ``(sum or mean, denominator, class-weighted)`` combined into one:
+    sums added, means weighted by their shares of the denominator (each at most 1)."""
+    value, denominator, class_weighted = partial[:, 0], partial[:, 1], partial[:, 2]
+    total = denominator.sum()
+    if mean:
+        with np.errstate(under="ignore"):  # (a share far below the others counts 0)
+            value = value * (denominator / total) if total > 0 else np.zeros(1)
+    combined = np.array([value.sum(), total, class_weighted.max()])
+    return combined[None] if keepdims else combined
 
 
 def _rows(*blocks, function, names, fixed, part, index, reduction, scaled):
@@ -197,9 +232,9 @@ def _denominator(totals):
 
 
 def _root(totals, mean):
-    if not mean:
-        return totals[0]
-    return totals[0] / _denominator(totals)
+    if mean:
+        _denominator(totals)  # (raises where it is 0)
+    return totals[0]
 
 
 def any_dask(*values) -> bool:

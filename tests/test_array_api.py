@@ -331,6 +331,28 @@ def test_dask_means_divide_the_weights_by_the_largest_as_numpy_does(name, weight
             np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-300)
 
 
+@pytest.mark.parametrize("name", LOSSES)
+def test_dask_means_at_extremes_equal_numpy(name):
+    # The chunks' means combined by their shares of the denominator, so that a mean
+    # overflows only where its value does (before: an MSE of residuals 1e154, 1e308 in
+    # NumPy, was inf, as the chunks' sums overflowed)
+    import dask
+
+    case = CASES[name]
+    args = _extreme_args(name, np.random.default_rng(19))
+    if name == "mse":
+        args = (np.zeros(12), np.full(12, 1e154))
+    with np.errstate(all="ignore"):
+        expected = _call(case, "value_and_grad", args, "mean")
+    lazy = _call(case, "value_and_grad", _dask_arrays(args, rows_per_chunk=5), "mean")
+    with dask.config.set(scheduler="synchronous"), np.errstate(all="ignore"):
+        (computed,) = dask.compute(lazy)
+    for got, want in zip(computed, expected, strict=True):
+        for g, w in zip(_as_tuple(got), _as_tuple(want), strict=True):
+            # (infinities must match exactly) a sum in another order: a few ulps
+            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-300)
+
+
 @pytest.mark.parametrize("method", ["value", "grad"])
 @pytest.mark.parametrize(
     ("weights", "message"),
