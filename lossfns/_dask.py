@@ -52,7 +52,10 @@ def call(function, method, evaluate, bound):
     import dask.array as da
 
     bound.apply_defaults()
-    arguments = dict(bound.arguments)
+    # the arguments with one entry per sample: the positional ones and the weights
+    per_sample = [name for name, parameter in bound.signature.parameters.items()
+                  if parameter.kind is parameter.POSITIONAL_OR_KEYWORD] + ["sample_weight"]
+    arguments = _lists_as_dask(dict(bound.arguments), per_sample)
     names = [name for name, value in arguments.items() if _is_dask(value)]
     is_loss = "reduction" in arguments
     reduction = arguments.get("reduction", "none")
@@ -125,6 +128,24 @@ def call(function, method, evaluate, bound):
             pieces.append(piece)
         results.append(tuple(pieces) if len(pieces) > 1 else pieces[0])
     return tuple(results) if len(results) > 1 else results[0]
+
+
+def _lists_as_dask(arguments, per_sample):
+    """``arguments`` with the lists and tuples among ``per_sample`` (one entry per sample,
+    beside Dask arrays) made one-chunk Dask arrays, to be cut in rows like the others (a
+    list is converted into the inputs' library, as for torch); one that NumPy cannot read
+    is left for the call to say what is wrong."""
+    import dask.array as da
+
+    for name in per_sample:
+        if type(arguments.get(name)) in (list, tuple):
+            try:
+                value = np.asarray(arguments[name])
+            except (TypeError, ValueError):
+                continue
+            if value.ndim and value.dtype.kind in "biuf":
+                arguments[name] = da.from_array(value, chunks=-1)
+    return arguments
 
 
 def _measure_axis(arguments, first):
@@ -264,6 +285,8 @@ def call_function(function, bound, plan):
     import dask.array as da
 
     arguments = dict(bound.arguments)
+    if plan != "gather":
+        arguments = _lists_as_dask(arguments, plan)
     names = [name for name, value in arguments.items() if _is_dask(value)]
     row_names = [] if plan == "gather" else [
         name for name in plan if name in names and arguments[name].ndim > 0]

@@ -374,6 +374,25 @@ def test_dask_weights_summing_to_zero_are_the_numpy_error(weights, message, meth
                 result.compute(scheduler="synchronous")
 
 
+def test_lists_beside_dask_arrays_are_cut_in_rows_like_them():
+    # one entry per sample (a positional argument, the weights): as torch converts a list
+    # into tensors, Dask takes it as a Dask array of the same row chunks; class_weight, one
+    # entry per class, stays whole
+    rng = np.random.default_rng(20)
+    y, p, w = rng.normal(0, 1, 50), rng.normal(0, 1, 50), rng.uniform(0, 2, 50)
+    (lazy_p,) = _dask_arrays([p])
+    got = lossfns.mse(list(y), lazy_p, sample_weight=list(w)).compute(scheduler="synchronous")
+    np.testing.assert_allclose(got, lossfns.mse(y, p, sample_weight=w), rtol=1e-13)
+    labels, logits = rng.integers(0, 3, 50), rng.normal(0, 1, (50, 3))
+    got = lossfns.softmax_cross_entropy(list(labels), *_dask_arrays([logits]),
+                                        class_weight=[1.0, 2.0, 3.0])
+    want = lossfns.softmax_cross_entropy(labels, logits, class_weight=[1.0, 2.0, 3.0])
+    np.testing.assert_allclose(got.compute(scheduler="synchronous"), want, rtol=1e-13)
+    z, q = rng.normal(0, 1, (50, 3)), rng.uniform(0.1, 0.9, 50)
+    got = lossfns.ziln_quantile(*_dask_arrays([z]), list(q)).compute(scheduler="synchronous")
+    np.testing.assert_array_equal(got, lossfns.ziln_quantile(z, q))
+
+
 def test_dask_builds_a_tree_of_partial_sums_and_computes_nothing_until_asked():
     da = pytest.importorskip("dask.array")
     calls = []
