@@ -42,7 +42,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 
@@ -69,11 +69,21 @@ class Case:
     name: str
     torch_name: str
     make: Callable[[int, np.random.Generator], dict]
-    call: Callable[[dict], object]  # lossfns value_and_grad
+    loss: object  # the lossfns loss (of lossfns or an older copy of it)
+    arguments: tuple[str, ...]  # the data it takes, in its argument order
     torch_loss: Callable[..., torch.Tensor]  # of the tensors named in `wrt` + others
     wrt: tuple[str, ...]  # prediction arrays (gradients are taken for these)
     streams: float  # arrays of the size read or written by one evaluation
     bare: Callable[[dict], object] | None = None  # fewest NumPy passes, no checks
+    keywords: dict = field(default_factory=dict)  # hyper-parameters
+
+    def call(self, data: dict):
+        """``loss.value_and_grad`` of ``data`` (NumPy arrays, or torch tensors)."""
+        return self.loss.value_and_grad(*(data[k] for k in self.arguments), **self.keywords)
+
+    def value(self, data: dict):
+        """The loss's value alone (``bench/tensors.py`` differentiates it by autograd)."""
+        return self.loss(*(data[k] for k in self.arguments), **self.keywords)
 
 
 def _binary(n, rng):
@@ -138,47 +148,42 @@ def _cases(library=lossfns) -> tuple[list[Case], list[str]]:
     cases = [
         Case(
             "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits",
-            _binary,
-            lambda d: library.binary_cross_entropy_with_logits.value_and_grad(
-                d["y"], d["z"]),
+            _binary, library.binary_cross_entropy_with_logits, ("y", "z"),
             lambda z, y: F.binary_cross_entropy_with_logits(z, y), ("z",), 3,
         ),
         Case(
             "binary_cross_entropy", "binary_cross_entropy", _probabilities,
-            lambda d: library.binary_cross_entropy.value_and_grad(d["y"], d["p"]),
+            library.binary_cross_entropy, ("y", "p"),
             lambda p, y: F.binary_cross_entropy(p, y), ("p",), 3,
         ),
         Case(
             "softmax_cross_entropy", "cross_entropy", _rows,
-            lambda d: library.softmax_cross_entropy.value_and_grad(d["y"], d["z"]),
+            library.softmax_cross_entropy, ("y", "z"),
             lambda z, y: F.cross_entropy(z, y), ("z",), 2 + 1 / CLASSES,
         ),
         Case(
             "focal_loss", "sigmoid_focal_loss (torch ops)", _binary,
-            lambda d: library.focal_loss.value_and_grad(
-                d["y"], d["z"], gamma=2.0, alpha=0.25),
-            _torch_focal, ("z",), 3,
+            library.focal_loss, ("y", "z"), _torch_focal, ("z",), 3,
+            keywords={"gamma": 2.0, "alpha": 0.25},
         ),
         Case(
-            "logistic_loss", "soft_margin_loss", _signs,
-            lambda d: library.logistic_loss.value_and_grad(d["y"], d["f"]),
+            "logistic_loss", "soft_margin_loss", _signs, library.logistic_loss, ("y", "f"),
             lambda f, y: F.soft_margin_loss(f, y), ("f",), 3,
         ),
         Case(
-            "pairwise_hinge", "margin_ranking_loss", _pairs,
-            lambda d: library.pairwise_hinge.value_and_grad(d["pos"], d["neg"]),
+            "pairwise_hinge", "margin_ranking_loss", _pairs, library.pairwise_hinge,
+            ("pos", "neg"),
             lambda pos, neg: F.margin_ranking_loss(
                 pos, neg, target_ones(pos), margin=1.0),
             ("pos", "neg"), 4,
         ),
         Case(
-            "bpr", "-logsigmoid(pos - neg).mean()", _pairs,
-            lambda d: library.bpr.value_and_grad(d["pos"], d["neg"]),
+            "bpr", "-logsigmoid(pos - neg).mean()", _pairs, library.bpr, ("pos", "neg"),
             lambda pos, neg: -F.logsigmoid(pos - neg).mean(), ("pos", "neg"), 4,
         ),
         Case(
-            "triplet", "triplet_margin_loss (eps=0)", _triplets,
-            lambda d: library.triplet.value_and_grad(d["a"], d["p"], d["n"]),
+            "triplet", "triplet_margin_loss (eps=0)", _triplets, library.triplet,
+            ("a", "p", "n"),
             lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=1.0, eps=0.0),
             ("a", "p", "n"), 6,
         ),
@@ -190,10 +195,8 @@ def _cases(library=lossfns) -> tuple[list[Case], list[str]]:
         ("huber", "huber_loss", lambda yhat, y: F.huber_loss(yhat, y, delta=1.0),
          None),
     ):
-        function = getattr(library, name)
         cases.append(Case(
-            name, torch_name, _regression,
-            lambda d, f=function: f.value_and_grad(d["y"], d["yhat"]),
+            name, torch_name, _regression, getattr(library, name), ("y", "yhat"),
             torch_loss, ("yhat",), 3, bare,
         ))
     return cases, notes

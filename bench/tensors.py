@@ -53,31 +53,16 @@ def _lossfns_calls(case: speed.Case, data: dict):
     def autograd():
         for leaf in leaves.values():
             leaf.grad = None
-        value = case.call_value({**tensors, **leaves})
+        value = case.value({**tensors, **leaves})
         value.backward()
         return value, [leaf.grad for leaf in leaves.values()]
 
     return analytic, autograd
 
 
-def _value_call(case: speed.Case):
-    """``case``'s lossfns loss as a value-only call (the analytic call minus ``.value_and_grad``)."""
-    import lossfns
-
-    function = getattr(lossfns, case.name)
-    keywords = {"focal_loss": {"gamma": 2.0, "alpha": 0.25}}.get(case.name, {})
-    order = {"binary_cross_entropy_with_logits": ("y", "z"), "binary_cross_entropy": ("y", "p"),
-             "softmax_cross_entropy": ("y", "z"), "focal_loss": ("y", "z"),
-             "logistic_loss": ("y", "f"), "pairwise_hinge": ("pos", "neg"),
-             "bpr": ("pos", "neg"), "triplet": ("a", "p", "n"), "mse": ("y", "yhat"),
-             "mae": ("y", "yhat"), "huber": ("y", "yhat")}[case.name]
-    return lambda d: function(*(d[k] for k in order), **keywords)
-
-
 def measure(case: speed.Case, n: int, repeats: int, budget: float, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     data = case.make(n, rng)
-    case.call_value = _value_call(case)
     analytic, autograd = _lossfns_calls(case, data)
     contenders = {"analytic": analytic, "autograd": autograd,
                   "torch": speed._torch_call(case, data)}

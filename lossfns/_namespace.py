@@ -1,11 +1,13 @@
 """Which array library computes: NumPy, the default, or the library of the inputs.
 
-Every loss and measure computes in the *namespace* of its array arguments, in the sense of
-the array API standard (https://data-apis.org/array-api/): NumPy arrays (and lists,
-tuples, Python and NumPy scalars) compute in NumPy exactly as before; torch tensors in
-torch, on their device and in their dtype, so that autograd can run through the value;
-CuPy and JAX arrays in theirs, through ``array_api_compat``; Dask arrays chunk by chunk,
-lazily (:mod:`lossfns._dask`).
+Every public function — each loss and measure through :func:`call`, each function
+without derivatives through :func:`dispatched` — computes in the *namespace* of its array
+arguments, in the sense of the array API standard (https://data-apis.org/array-api/):
+NumPy arrays (and lists, tuples, Python and NumPy scalars) compute in NumPy exactly as
+before; torch tensors in torch, on their device and in their dtype, so that autograd can
+run through the value; CuPy and JAX arrays in theirs, through ``array_api_compat``; Dask
+arrays chunk by chunk, lazily (:mod:`lossfns._dask`). (:mod:`lossfns.boosting` computes
+in NumPy only: the boosting libraries hand it NumPy arrays.)
 
 The NumPy path pays one type check per call for this (:func:`is_plain`); the other
 libraries are imported only when their arrays arrive, so ``import lossfns`` imports
@@ -33,7 +35,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["array_namespace", "is_plain", "Compute", "current", "set_entries", "copy", "special"]
+__all__ = [
+    "array_namespace", "is_plain", "Compute", "current", "set_entries", "copy", "special",
+    "bincount", "device", "dispatched",
+]
 
 _PLAIN = frozenset(
     {np.ndarray, list, tuple, float, int, bool, complex, str, type(None)}
@@ -72,6 +77,13 @@ _COMPUTE: contextvars.ContextVar[Compute | None] = contextvars.ContextVar(
 def current() -> Compute | None:
     """The :class:`Compute` of the evaluation running outside NumPy, or ``None`` (NumPy)."""
     return _COMPUTE.get()
+
+
+def device():
+    """The device of the evaluation running outside NumPy (where a function makes a new
+    array), or ``None`` (NumPy's)."""
+    compute = _COMPUTE.get()
+    return None if compute is None else compute.device
 
 
 def array_namespace(*arrays: Any):
@@ -157,11 +169,25 @@ def call(function, method: str, evaluate, args: tuple, kwargs: dict):
         bound = signature.bind(*args, **kwargs)
     except TypeError:
         return evaluate(function._terms(*args, **kwargs))  # let the call say what is wrong
+    library, foreign = _library_of_call(function, bound)
+    if library == "numpy":
+        return evaluate(function._terms(*args, **kwargs))
+    if library == "dask":
+        from . import _dask
+
+        return _dask.call(function, method, evaluate, bound)
+    with _foreign_evaluation(function, library, foreign, bound):
+        return evaluate(function._terms(*args, **kwargs))
+
+
+def _library_of_call(function, bound: inspect.BoundArguments) -> tuple[str, list]:
+    """The one array library of a call's array arguments (``"numpy"`` when there are
+    none), and those arrays; a ``TypeError`` naming them when they mix libraries."""
     libraries = {name: library_of(value) for name, value in bound.arguments.items()}
     arrays = {name: lib for name, lib in libraries.items() if lib is not None}
     distinct = set(arrays.values())
     if distinct <= {"numpy"}:
-        return evaluate(function._terms(*args, **kwargs))
+        return "numpy", []
     if len(distinct) > 1:
         listed = ", ".join(f"{name} is a {lib} array" for name, lib in arrays.items())
         raise TypeError(
@@ -169,18 +195,61 @@ def call(function, method: str, evaluate, args: tuple, kwargs: dict):
             f"{listed} (lists, tuples and scalars are converted, arrays are not)"
         )
     (library,) = distinct
-    if library == "dask":
-        from . import _dask
+    return library, [bound.arguments[name] for name in arrays]
 
-        return _dask.call(function, method, evaluate, bound)
+
+@contextlib.contextmanager
+def _foreign_evaluation(function, library: str, foreign: list, bound):
+    """The body runs in the namespace of ``foreign`` (torch, JAX, CuPy, ...)."""
     import array_api_compat
 
-    foreign = [bound.arguments[name] for name in arrays]
     xp = array_api_compat.array_namespace(*foreign)
     if library == "jax":
         _refuse_tracers(function, foreign)
-    with computing(xp, foreign, bound):
-        return evaluate(function._terms(*args, **kwargs))
+    with computing(xp, foreign, bound) as compute:
+        yield compute
+
+
+def dispatched(dask: str | tuple[str, ...] | Any):
+    """Make a plain public function (one without derivatives: :func:`lossfns.entropy`,
+    :func:`lossfns.ziln_predict`, ...) compute in the namespace of its array arguments,
+    as the losses do: NumPy arguments call it as it is (one type check), torch, JAX and
+    CuPy arrays run its body in their namespace (:class:`Compute`), mixed libraries are
+    a ``TypeError``.
+
+    ``dask`` says how it runs on Dask arrays (:mod:`lossfns._dask`): a tuple of the
+    names of the arguments whose rows it treats independently (evaluated chunk by chunk
+    of rows, lazily; the other array arguments whole), or ``"gather"`` for a function
+    that needs every sample at once (a ranking, a sort): a ``dask.delayed`` call on the
+    whole columns. A callable receives the bound arguments and returns one of these
+    (whether the rows are independent may depend on ``axis``)."""
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            if is_plain(args, kwargs):  # NumPy: no dispatch
+                return function(*args, **kwargs)
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return function(*args, **kwargs)  # let the call say what is wrong
+            library, foreign = _library_of_call(function, bound)
+            if library == "numpy":
+                return function(*args, **kwargs)
+            if library == "dask":
+                from . import _dask
+
+                bound.apply_defaults()
+                plan = dask(bound.arguments) if callable(dask) else dask
+                return _dask.call_function(function, bound, plan)
+            with _foreign_evaluation(function, library, foreign, bound):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 @contextlib.contextmanager
@@ -260,6 +329,27 @@ class _TorchSpecial:
 
     def log_ndtr(self, x):
         return self._torch.special.log_ndtr(x)
+
+
+def bincount(x, weights=None, minlength: int = 0):
+    """``numpy.bincount`` in the namespace of ``x``: not in the array API standard, but
+    NumPy, torch, JAX and CuPy each have it, with these arguments."""
+    library = _library(array_namespace(x))
+    if library == "numpy":
+        return np.bincount(x, weights=weights, minlength=minlength)
+    if library == "torch":
+        import torch
+
+        return torch.bincount(x, weights=weights, minlength=minlength)
+    if library == "jax":
+        import jax.numpy
+
+        return jax.numpy.bincount(x, weights=weights, minlength=minlength)
+    if library == "cupy":
+        import cupy
+
+        return cupy.bincount(x, weights=weights, minlength=minlength)
+    raise TypeError(f"lossfns has no bincount for {library} arrays")
 
 
 def special(xp):

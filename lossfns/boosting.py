@@ -15,6 +15,11 @@ weights of the dataset it is handed (``get_label()``, ``get_weight()``). The one
 exception is :func:`refit_leaves` handed an ``xgboost.DMatrix``, whose callback must
 subclass XGBoost's ``TrainingCallback``.
 
+This module computes in NumPy only, unlike the losses it wraps (which compute in the
+namespace of their inputs: torch, Dask, ...): XGBoost and LightGBM hand an objective
+NumPy arrays of scores, labels and weights and read NumPy arrays back, so there is
+nothing for it to dispatch.
+
 >>> import numpy as np, lossfns
 >>> obj = lossfns.boosting.objective(lossfns.binary_cross_entropy_with_logits)
 >>> g, h = obj(np.array([1.0, 0.0]), np.array([0.0, 0.0]))   # (y_true, raw score)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy import special
 
 from ._core import (
     Terms,
@@ -36,7 +35,7 @@ from ._core import (
     real_array,
     within,
 )
-from ._namespace import array_namespace
+from ._namespace import array_namespace, dispatched
 from ._namespace import special as special_functions
 
 __all__ = [
@@ -104,7 +103,8 @@ def _joint(joint):
     a = real_array(joint, "joint", dtype)
     if a.ndim < 2:
         raise ValueError(
-            f"joint must have at least two dimensions (joint[..., x, y]), got shape {a.shape}"
+            f"joint must have at least two dimensions (joint[..., x, y]), got shape "
+            f"{tuple(a.shape)}"
         )
     check_distribution(a, "joint", axis=(-2, -1))
     return a, dtype
@@ -136,7 +136,8 @@ def _self_information_formula(p, *, log_base):
 
 def _entropy_formula(p, *, axis, log_base):
     # (entropy): H(p) = -sum_i p_i log_b p_i, with 0 log 0 = 0 (entr(x) = -x ln x)
-    return special.entr(p).sum(axis=axis, dtype=p.dtype) / log_base
+    xp = array_namespace(p)
+    return xp.sum(special_functions(xp).entr(p), axis=axis, dtype=p.dtype) / log_base
 
 
 def _cross_entropy_formula(p, q, *, axis, log_base, value, grad, hess):
@@ -194,8 +195,10 @@ def _js_formula(p, q, *, axis, log_base, value, grad, hess):
 def _conditional_entropy_formula(joint, *, log_base):
     # (conditional-entropy): H(Y|X) = -sum_{x,y} p(x,y) log_b(p(x,y) / p(x)),
     #   p(x) = sum_y p(x,y) >= p(x,y): no term is positive, and rows with p(x) = 0 give 0
-    px = joint.sum(axis=-1, keepdims=True, dtype=joint.dtype)
-    return (0 - special.rel_entr(joint, px).sum(axis=(-2, -1), dtype=joint.dtype)) / log_base
+    xp = array_namespace(joint)
+    px = xp.sum(joint, axis=-1, keepdims=True, dtype=joint.dtype)
+    terms = special_functions(xp).rel_entr(joint, px)
+    return (0 - xp.sum(terms, axis=(-2, -1), dtype=joint.dtype)) / log_base
 
 
 def _mutual_information_formula(joint, *, log_base):
@@ -203,17 +206,18 @@ def _mutual_information_formula(joint, *, log_base):
     # The product p(x) p(y) is never formed: it could underflow to 0 beside a positive
     # p(x,y) (and make the sum +inf). Rows with p(x) = 0 contribute 0.
     xp = array_namespace(joint)
-    px = joint.sum(axis=-1, keepdims=True, dtype=joint.dtype)
-    py = joint.sum(axis=-2, keepdims=True, dtype=joint.dtype)
+    px = xp.sum(joint, axis=-1, keepdims=True, dtype=joint.dtype)
+    py = xp.sum(joint, axis=-2, keepdims=True, dtype=joint.dtype)
     conditional = joint / xp.where(px > 0, px, 1)
-    per_x = special.rel_entr(conditional, py).sum(axis=-1, dtype=joint.dtype)
-    return (px[..., 0] * per_x).sum(axis=-1, dtype=joint.dtype) / log_base
+    per_x = xp.sum(special_functions(xp).rel_entr(conditional, py), axis=-1, dtype=joint.dtype)
+    return xp.sum(px[..., 0] * per_x, axis=-1, dtype=joint.dtype) / log_base
 
 
 # ------------------------------------------------------------------ functions
 
 
 @_evaluates(_self_information_formula)
+@dispatched(dask=("p",))  # elementwise: chunk by chunk
 def self_information(p, *, base=None):
     r"""Self-information (surprisal) of events of probability ``p``: :math:`I(p) = -\log p`.
 
@@ -259,7 +263,20 @@ def self_information(p, *, base=None):
         return _self_information_formula(a, log_base=log_base)
 
 
+def _rows_unless_along_axis_0(arguments):
+    """A measure's Dask plan: chunks of rows, unless the distributions lie along axis 0."""
+    p, axis = arguments["p"], arguments["axis"]
+    along_rows = isinstance(axis, int) and p.ndim > 0 and axis % p.ndim == 0
+    return "gather" if along_rows else ("p",)
+
+
+def _rows_of_joints(arguments):
+    """Dask plan: separate joints (leading axes) chunk by chunk; one joint is whole."""
+    return ("joint",) if arguments["joint"].ndim > 2 else "gather"
+
+
 @_evaluates(_entropy_formula)
+@dispatched(dask=_rows_unless_along_axis_0)
 def entropy(p, *, axis=-1, base=None):
     r"""Shannon entropy of each distribution along ``axis``.
 
@@ -483,6 +500,7 @@ def js_divergence(p, q, *, axis=-1, base=None):
 
 
 @_evaluates(_conditional_entropy_formula)
+@dispatched(dask=_rows_of_joints)
 def conditional_entropy(joint, *, base=None):
     r"""Conditional entropy :math:`H(Y \mid X)` of a joint distribution ``joint[..., x, y]``.
 
@@ -533,6 +551,7 @@ def conditional_entropy(joint, *, base=None):
 
 
 @_evaluates(_mutual_information_formula)
+@dispatched(dask=_rows_of_joints)
 def mutual_information(joint, *, base=None):
     r"""Mutual information :math:`I(X; Y)` of a joint distribution ``joint[..., x, y]``.
 

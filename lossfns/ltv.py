@@ -8,15 +8,17 @@ log-value) and ``logits[:, 2]`` (:math:`\\sigma = \\operatorname{softplus}(l_2)`
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special
 
-from ._core import Terms, finite, float_dtype, loss, nonnegative, paired_arrays, real_array
-from . import _dask
-from ._namespace import array_namespace
+from ._core import (
+    Terms, _extremes, check_same_shape, finite, float_dtype, loss, nonnegative, real_array,
+)
+from ._namespace import array_namespace, device, dispatched
+from ._namespace import special as special_functions
 from ._stable import Logistic
 
 __all__ = [
@@ -48,7 +50,8 @@ def _logits(logits, dtype, *, check_finite=True):
     z = real_array(logits, "logits", dtype, finite=check_finite)
     if z.ndim != 2 or z.shape[1] != 3:
         raise ValueError(
-            f"logits must have shape (n, 3) (purchase logit, mu, scale logit), got shape {z.shape}"
+            f"logits must have shape (n, 3) (purchase logit, mu, scale logit), got shape "
+            f"{tuple(z.shape)}"
         )
     return z
 
@@ -56,16 +59,21 @@ def _logits(logits, dtype, *, check_finite=True):
 def _values_and_scores(y_true, y_pred, *, shares):
     """``(y_true, y_pred)`` as float64 vectors of one length; with ``shares``, ``y_true``
     must also be non-negative and not all zero (its shares of the total are used)."""
-    # float64 whatever the inputs (an empty float64 array votes for it, see float_dtype):
-    # integer values beside a float32 prediction must not be rounded to float32
-    y, s, _ = paired_arrays(y_true, y_pred, ("y_true", "y_pred"), np.empty(0))
+    # float64 whatever the inputs: integer values beside a float32 prediction must not be
+    # rounded to float32
+    y = real_array(y_true, "y_true", finite=False)
+    s = real_array(y_pred, "y_pred", finite=False)
+    check_same_shape(y_true=y, y_pred=s)
+    xp = array_namespace(y)
+    y, s = xp.astype(y, xp.float64, copy=False), xp.astype(s, xp.float64, copy=False)
     if y.ndim != 1:
-        raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
+        raise ValueError(
+            f"y_true must be one-dimensional, shape (n,), got shape {tuple(y.shape)}")
     finite("y_true")(y)
     finite("y_pred")(s)
     if shares:
         nonnegative("y_true")(y)
-        if y.max() == 0:
+        if _extremes(y)[1] == 0:
             raise ValueError("y_true sums to zero; the share of total value is undefined")
     return y, s
 
@@ -213,7 +221,8 @@ def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
     dtype = float_dtype(y_true, logits, sample_weight)
     y = real_array(y_true, "y_true", dtype, finite=False)
     if y.ndim != 1:
-        raise ValueError(f"y_true must be one-dimensional, shape (n,), got shape {y.shape}")
+        raise ValueError(
+            f"y_true must be one-dimensional, shape (n,), got shape {tuple(y.shape)}")
     z = _logits(logits, dtype, check_finite=False)
     if z.shape[0] != y.shape[0]:
         raise ValueError(
@@ -235,6 +244,7 @@ def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
 # ---------------------------------------------------------------------- prediction
 
 
+@dispatched(dask=("logits",))
 def ziln_predict(logits):
     r"""Expected value of the ZILN predictive distribution, one per row of ``logits``.
 
@@ -275,8 +285,9 @@ def ziln_predict(logits):
     >>> lossfns.ziln_predict([[0.0, 1.0, 0.5413248546129181], [1e3, 0.0, -1e3]])
     array([2.24084454, 1.        ])
     """
-    dtype = float_dtype(logits)
-    l0, mu, l2 = _logits(logits, dtype).astype(np.float64).T
+    z = _logits(logits, float_dtype(logits))
+    xp = array_namespace(z)
+    l0, mu, l2 = _columns(xp.astype(z, xp.float64))
     # (an overflow below gives the infinity that is the true value, and is not an alarm)
     with np.errstate(all="ignore"):
         sigma = Logistic(l2).softplus
@@ -284,9 +295,15 @@ def ziln_predict(logits):
         # of its size (exact scalings): no partial sum overflows unless the exponent itself
         # is beyond the float range, where exp gives the 0 or inf it should
         quarter = mu / 4 - Logistic(l0).softplus_neg / 4 + (sigma / 4) * (sigma / 2)
-        return np.exp(4 * quarter).astype(dtype)
+        return xp.astype(xp.exp(4 * quarter), z.dtype)
 
 
+def _columns(z):
+    """The three columns of ZILN logits: the purchase logit, mu and the scale logit."""
+    return z[:, 0], z[:, 1], z[:, 2]
+
+
+@dispatched(dask=("logits", "q"))
 def ziln_quantile(logits, q):
     r"""Quantile ``q`` of the ZILN predictive distribution, one per row of ``logits``.
 
@@ -330,16 +347,21 @@ def ziln_quantile(logits, q):
     array([2.71828183, 1.77090346])
     """
     dtype = float_dtype(logits, q)
-    z = _logits(logits, dtype).astype(np.float64)
-    level = real_array(q, "q", dtype).astype(np.float64)
-    if level.ndim > 1 or (level.ndim == 1 and level.shape != z.shape[:1]):
+    logits = _logits(logits, dtype)
+    xp = array_namespace(logits)
+    z = xp.astype(logits, xp.float64)
+    level = xp.astype(real_array(q, "q", dtype), xp.float64)
+    rows = tuple(z.shape[:1])
+    if level.ndim > 1 or (level.ndim == 1 and tuple(level.shape) != rows):
         raise ValueError(
-            f"q must be a scalar or have shape {z.shape[:1]} (one per row), got shape {level.shape}"
+            f"q must be a scalar or have shape {rows} (one per row), got shape "
+            f"{tuple(level.shape)}"
         )
-    if level.min() <= 0 or level.max() >= 1:
-        bad = level.min() if level.min() <= 0 else level.max()
+    smallest, largest = _extremes(level)
+    if smallest <= 0 or largest >= 1:
+        bad = smallest if smallest <= 0 else largest
         raise ValueError(f"q must lie in the open interval (0, 1); found {bad}")
-    l0, mu, l2 = z.T
+    l0, mu, l2 = _columns(z)
     # (rows that do not buy are masked at the end; an overflow of exp is the true value)
     with np.errstate(all="ignore"):
         purchase, sigma = Logistic(l0), Logistic(l2).softplus
@@ -349,15 +371,17 @@ def ziln_quantile(logits, q):
         # above the median Phi^-1(inner) = -Phi^-1(upper), upper = 1 - inner = (1 - q) / p,
         # which keeps the digits that forming 1 - inner near 1 would lose
         inner, upper = (level - one_minus_p) / p, (1 - level) / p
-        standard = np.where(inner <= 0.5, special.ndtri(inner), -special.ndtri(upper))
-        lognormal = np.exp(mu + sigma * standard)
+        ndtri = special_functions(xp).ndtri
+        standard = xp.where(inner <= 0.5, ndtri(inner), -ndtri(upper))
+        lognormal = xp.exp(mu + sigma * standard)
         # (in float32 a quantile beyond its range is inf, one below it 0 or subnormal)
-        return np.where(buys, lognormal, 0).astype(dtype)
+        return xp.astype(xp.where(buys, lognormal, 0), logits.dtype)
 
 
 # ----------------------------------------------------------------------- evaluation
 
 
+@dispatched(dask="gather")  # a ranking needs every sample
 def gain_curve(y_true, y_pred):
     r"""Cumulative gain (Lorenz) curve of values ranked by prediction.
 
@@ -399,27 +423,55 @@ def gain_curve(y_true, y_pred):
 
 def _gain_curve(y, s):
     # G(k/n) = sum_{i <= k} y_(i) / sum_i y_i, y ranked by descending s
-    n = y.size
-    order = np.argsort(-s, kind="stable")
+    xp = array_namespace(y)
+    n = y.shape[0]
+    order = xp.argsort(-s, stable=True)
     # (shares of subnormal size round: an underflow that is no error)
     with np.errstate(under="ignore"):
         # shares do not change when every y is scaled: y / 2^e below 1 (exact, but for
         # values under 2^-1074 of the largest, which vanish) keeps the running sums finite
-        ranked, scores = np.ldexp(y, -np.frexp(y.max())[1])[order], s[order]
-        cumulative = np.concatenate([[0.0], np.cumsum(ranked)])
+        ranked, scores = _below_one(y)[order], s[order]
+        cumulative = xp.cumulative_sum(ranked, include_initial=True)
         # ends of runs of tied scores; the curve is linear inside each run
-        ends = np.concatenate([[0], np.flatnonzero(scores[1:] != scores[:-1]) + 1, [n]])
-        k = np.arange(n + 1)
-        gain = np.interp(k, ends, cumulative[ends]) / cumulative[-1]
+        changes = xp.astype(xp.nonzero(scores[1:] != scores[:-1])[0] + 1, xp.float64)
+        edge = xp.asarray([0.0, n], dtype=xp.float64, device=device())
+        ends = xp.concat([edge[:1], changes, edge[1:]])
+        k = xp.arange(n + 1, dtype=xp.float64, device=device())
+        gain = _interpolate(k, ends, cumulative) / cumulative[-1]
     return k / n, gain
+
+
+def _below_one(y):
+    """``y / 2^e`` with ``2^e`` the power of two just above its largest entry: scalings by
+    powers of two, exact but where a result is subnormal (and then correctly rounded, as
+    ``np.ldexp``); in two steps where :math:`2^{-e}` is beyond the float range."""
+    xp = array_namespace(y)
+    exponent = math.frexp(float(xp.max(y)))[1]
+    up = max(-exponent - 1023, 0)  # (the largest entry is subnormal: scaled up, exactly)
+    scaled = y * 2.0 ** (-exponent - up)
+    return scaled * 2.0**up if up else scaled
+
+
+def _interpolate(k, ends, cumulative):
+    """The cumulative gain at ``k`` on the straight lines between ``cumulative[ends]``:
+    ``np.interp(k, ends, cumulative[ends])``, operation for operation (so the same
+    numbers), in the namespace of the arrays."""
+    xp = array_namespace(k)
+    run = xp.clip(xp.searchsorted(ends, k, side="right") - 1, 0, ends.shape[0] - 2)
+    low, high = ends[run], ends[run + 1]
+    at_low = cumulative[xp.astype(low, xp.int64)]
+    at_high = cumulative[xp.astype(high, xp.int64)]
+    slope = (at_high - at_low) / (high - low)
+    return xp.where(k == high, at_high, xp.where(k == low, at_low, slope * (k - low) + at_low))
 
 
 def _gini(y, s):
     # 2 * (trapezoidal area under the gain curve) - 1, with steps of 1/n
     _, gain = _gain_curve(y, s)
-    return 2 * (gain.sum() - 0.5) / y.size - 1
+    return 2 * (array_namespace(gain).sum(gain) - 0.5) / y.shape[0] - 1
 
 
+@dispatched(dask="gather")  # a ranking needs every sample
 def normalized_gini(y_true, y_pred):
     r"""Normalised Gini coefficient of a ranking of customers by predicted value.
 
@@ -469,13 +521,11 @@ def normalized_gini(y_true, y_pred):
     >>> float(lossfns.normalized_gini(y, [0.1, 0.2, 0.3, 0.2, 0.4]))
     0.20833333333333331
     """
-    if _dask.any_dask(y_true, y_pred):  # ranks need every sample: gathered, lazily
-        return _dask.gathered(normalized_gini, y_true, y_pred)
     y, s = _values_and_scores(y_true, y_pred, shares=True)
     best = _gini(y, y)
     if best == 0:
         raise ValueError("y_true holds a single value; the perfect ranking has Gini 0")
-    return np.float64(_gini(y, s) / best)
+    return _gini(y, s) / best
 
 
 class DecileTable(NamedTuple):
@@ -489,6 +539,7 @@ class DecileTable(NamedTuple):
     """Number of customers in each bin."""
 
 
+@dispatched(dask="gather")  # bins by rank need every sample
 def decile_table(y_true, y_pred, *, n_bins=10):
     r"""Mean prediction and mean true value per decile of prediction (a calibration table).
 
@@ -525,19 +576,24 @@ def decile_table(y_true, y_pred, *, n_bins=10):
     >>> table.predicted, table.actual, table.count
     (array([0.15, 1.25, 5.5 ]), array([0. , 1.5, 6.5]), array([2, 2, 2]))
     """
-    if _dask.any_dask(y_true, y_pred):  # bins by rank need every sample: gathered, lazily
-        return _dask.gathered(decile_table, y_true, y_pred, n_bins=n_bins)
     y, s = _values_and_scores(y_true, y_pred, shares=False)
+    n = y.shape[0]
     if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
         raise TypeError(f"n_bins must be an integer, got {n_bins!r}")
-    if not 1 <= n_bins <= y.size:
-        raise ValueError(f"n_bins must lie in [1, {y.size}] (the number of samples), got {n_bins}")
-    order = np.argsort(s, kind="stable")
-    groups = np.array_split(order, int(n_bins))
+    if not 1 <= n_bins <= n:
+        raise ValueError(f"n_bins must lie in [1, {n}] (the number of samples), got {n_bins}")
+    xp = array_namespace(y)
+    order = xp.argsort(s, stable=True)
+    ranked_s, ranked_y = s[order], y[order]
+    # as np.array_split: the first n % n_bins bins hold one sample more
+    size, extra = divmod(n, int(n_bins))
+    counts = [size + 1] * extra + [size] * (int(n_bins) - extra)
+    starts = np.cumsum([0, *counts])
+    bins = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
     return DecileTable(
-        predicted=np.array([_mean(s[g]) for g in groups]),
-        actual=np.array([_mean(y[g]) for g in groups]),
-        count=np.array([g.size for g in groups]),
+        predicted=xp.stack([_mean(ranked_s[b]) for b in bins]),
+        actual=xp.stack([_mean(ranked_y[b]) for b in bins]),
+        count=xp.asarray(counts, dtype=xp.int64, device=device()),
     )
 
 
@@ -545,9 +601,10 @@ def _mean(x):
     """The mean of ``x``, also where the sum overflows (values near the float maximum):
     it is then the mean of ``x / 2^k`` times ``2^k``, ``2^k > len(x)``, exact scalings."""
     # (a mean of subnormal values rounds: an underflow that is no error)
+    xp = array_namespace(x)
     with np.errstate(all="ignore"):
-        mean = x.mean()
-        if not np.isfinite(mean):  # the sum overflowed
-            k = x.size.bit_length()
-            mean = np.ldexp(np.ldexp(x, -k).mean(), k)
+        mean = xp.mean(x)
+        if not bool(xp.isfinite(mean)):  # the sum overflowed
+            k = x.shape[0].bit_length()
+            mean = xp.mean(x * 2.0**-k) * 2.0**k
     return mean

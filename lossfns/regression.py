@@ -13,7 +13,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy import special
 
 from ._core import (
     Terms,
@@ -27,8 +26,8 @@ from ._core import (
     paired_arrays,
     real_array,
 )
-from ._namespace import array_namespace, set_entries
-from ._stable import Logistic
+from ._namespace import array_namespace, bincount, device, dispatched, set_entries
+from ._stable import Logistic, Softmax
 
 __all__ = [
     "mse",
@@ -595,15 +594,16 @@ def log_cosh(y_true, y_pred, *, sample_weight=None, reduction="mean"):
 def _vector(x, name, dtype=None):
     a = real_array(x, name, dtype)
     if a.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+        raise ValueError(f"{name} must be one-dimensional, got shape {tuple(a.shape)}")
     return a
 
 
 def _check_edges(edges):
     e = _vector(edges, "edges")
-    if e.size < 2:
-        raise ValueError(f"edges must hold at least 2 values (one bucket), got {e.size}")
-    if np.any(e[1:] <= e[:-1]):  # compared, not subtracted: unsigned differences wrap around
+    if e.shape[0] < 2:
+        raise ValueError(f"edges must hold at least 2 values (one bucket), got {e.shape[0]}")
+    # compared, not subtracted: unsigned differences wrap around
+    if bool(array_namespace(e).any(e[1:] <= e[:-1])):
         raise ValueError("edges must be strictly increasing")
     return e
 
@@ -623,6 +623,7 @@ def _check_n_buckets(n_buckets):
     return int(n_buckets)
 
 
+@dispatched(dask="gather")  # a sort needs every target
 def equal_frequency_edges(y, n_buckets):
     r"""Bucket edges that put about the same number of targets in each bucket.
 
@@ -665,25 +666,27 @@ def equal_frequency_edges(y, n_buckets):
     array([0. , 0.5, 2. ])
     """
     n_buckets = _check_n_buckets(n_buckets)
-    values = np.sort(_vector(y, "y", float_dtype(y)))
-    n = values.size
+    values = _vector(y, "y", float_dtype(y))
+    xp = array_namespace(values)
+    values = xp.sort(values)
+    n = values.shape[0]
     # More buckets than targets split between every two sorted targets, as N buckets do:
     # nothing is allocated per bucket beyond N (an absurd n_buckets costs nothing).
     n_buckets = min(n_buckets, n)
     split = np.unique(np.arange(1, n_buckets) * n // n_buckets)
-    split = split[split >= 1]
+    split = xp.asarray(split[split >= 1], device=device())
     below, above = values[split - 1], values[split]
     inner = _midpoints(below, above)
-    edges = np.unique(np.concatenate([values[:1], inner, values[-1:]]))
-    if edges.size < 2:
+    edges = xp.sort(xp.unique_values(xp.concat([values[:1], inner, values[-1:]])))
+    if edges.shape[0] < 2:
         raise ValueError("y must hold at least 2 distinct values to be split into buckets")
     # a midpoint that rounded onto a data value can leave a bucket empty: merge it down
-    counts = np.bincount(bucketize(values, edges), minlength=edges.size - 1)
-    keep = np.concatenate([[True], counts[1:] > 0, [True]])
-    keep[-2] = keep[-2] or edges.size == 2
-    return edges[keep]
+    counts = bincount(bucketize(values, edges), minlength=edges.shape[0] - 1)
+    first_and_last = xp.ones(1, dtype=xp.bool, device=device())
+    return edges[xp.concat([first_and_last, counts[1:] > 0, first_and_last])]
 
 
+@dispatched(dask=("y",))  # elementwise in y: chunk by chunk
 def bucketize(y, edges):
     r"""The bucket index of each target: :math:`k` with :math:`e_k \le y < e_{k+1}`.
 
@@ -714,10 +717,15 @@ def bucketize(y, edges):
     """
     e = _check_edges(edges)
     values = real_array(y, "y")
-    index = np.searchsorted(e, values, side="right") - 1
-    return np.clip(index, 0, e.size - 2)
+    xp = array_namespace(e)
+    if xp is not np:  # (searchsorted of the standard: both arrays of one dtype)
+        values = xp.astype(values, xp.result_type(values.dtype, e.dtype))
+        e = xp.astype(e, values.dtype)
+    index = xp.searchsorted(e, values, side="right") - 1
+    return xp.clip(index, 0, e.shape[0] - 2)
 
 
+@dispatched(dask="gather")  # with y, a mean per bucket over every target
 def bucket_centers(edges, y=None):
     r"""One representative value per bucket, used to decode a bucket distribution.
 
@@ -755,26 +763,30 @@ def bucket_centers(edges, y=None):
     array([0.5, 5. ])
     """
     dtype = float_dtype(edges, y)
-    e = _check_edges(edges).astype(dtype, copy=False)
+    e = real_array(_check_edges(edges), "edges", dtype)  # (cast to the computation's dtype)
     if y is None:
         return _midpoints(e[:-1], e[1:])
     values = _vector(y, "y", dtype)
+    xp = array_namespace(values)
     index = bucketize(values, e)
-    counts = np.bincount(index, minlength=e.size - 1)
-    if counts.min() == 0:
+    n_buckets = e.shape[0] - 1
+    counts = bincount(index, minlength=n_buckets)
+    if int(xp.min(counts)) == 0:
         raise ValueError(
-            f"bucket {int(np.argmin(counts))} holds no value of y; its mean is undefined"
+            f"bucket {int(xp.argmin(counts))} holds no value of y; its mean is undefined"
         )
-    values = values.astype(np.float64)
-    sums = np.bincount(index, weights=values, minlength=e.size - 1)
+    values = xp.astype(values, xp.float64)
+    sums = bincount(index, weights=values, minlength=n_buckets)
     with np.errstate(under="ignore"):  # a subnormal mean (or sum) rounds: meant
         means = sums / counts
-        if not np.isfinite(sums).all():  # a sum beyond the float range: scale by 2^-64 (exact)
-            scaled = np.bincount(index, weights=values * 2.0**-64, minlength=e.size - 1)
-            means = np.where(np.isfinite(sums), means, scaled / counts * 2.0**64)
-        return means.astype(dtype)
+        finite_sums = xp.isfinite(sums)
+        if not bool(xp.all(finite_sums)):  # a sum beyond the float range: scale by 2^-64 (exact)
+            scaled = bincount(index, weights=values * 2.0**-64, minlength=n_buckets)
+            means = xp.where(finite_sums, means, scaled / counts * 2.0**64)
+        return xp.astype(means, e.dtype)
 
 
+@dispatched(dask=("y",))  # a row per target: chunk by chunk
 def gaussian_soft_labels(y, centers, sigma):
     r"""Soft bucket labels: a Gaussian around each target, normalised over the buckets.
 
@@ -820,15 +832,17 @@ def gaussian_soft_labels(y, centers, sigma):
     values = _vector(y, "y", dtype)
     c = _vector(centers, "centers", dtype)
     s = dtype.type(check_scalar(sigma, "sigma", low=0, low_inclusive=False))
+    xp = array_namespace(values)
     with np.errstate(all="ignore"):  # exponents of -inf, products that underflow: meant
         # -((y - c_k)^2 - (y - c_nearest)^2) / (2 sigma^2) = -2 (h_k - h)(h_k + h) / sigma^2
-        half = np.abs(values[:, None] / 2 - c[None, :] / 2)
-        nearest = half.min(axis=1, keepdims=True)
+        half = xp.abs(values[:, None] / 2 - c[None, :] / 2)
+        nearest = xp.min(half, axis=1, keepdims=True)
         shift = 2 * ((half - nearest) / s) * ((half + nearest) / s)
-        w = np.exp(-np.where(half > nearest, shift, 0))  # 1 at the nearest (no 0 * inf)
-        return w / w.sum(axis=1, keepdims=True)
+        w = xp.exp(-xp.where(half > nearest, shift, 0))  # 1 at the nearest (no 0 * inf)
+        return w / xp.sum(w, axis=1, keepdims=True)
 
 
+@dispatched(dask=("logits",))  # a row per sample: chunk by chunk
 def bucket_expectation(logits, centers):
     r"""Expected value decoded from bucket logits: :math:`\hat y = \sum_k p_k c_k`.
 
@@ -860,15 +874,17 @@ def bucket_expectation(logits, centers):
     dtype = float_dtype(logits, centers)
     z = real_array(logits, "logits", dtype)
     c = _vector(centers, "centers", dtype)
-    if z.ndim != 2 or z.shape[1] != c.size:
+    if z.ndim != 2 or z.shape[1] != c.shape[0]:
         raise ValueError(
-            f"logits must have shape (n, {c.size}) (one column per centre), got shape {z.shape}"
+            f"logits must have shape (n, {c.shape[0]}) (one column per centre), got shape "
+            f"{tuple(z.shape)}"
         )
+    xp = array_namespace(z)
     # probabilities that underflow to 0 are meant, and so are gaps to the row's largest
     # logit beyond the float range (their exponentials are 0)
     with np.errstate(under="ignore", over="ignore"):
-        p = special.softmax(z, axis=1)
-        return np.clip(p @ c, c.min(), c.max()).astype(dtype, copy=False)
+        p = Softmax(z).p
+        return xp.clip(p @ c, xp.min(c), xp.max(c))
 
 
 # ---------------------------------------------------------------------- watch time
@@ -962,6 +978,7 @@ def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, redu
     )
 
 
+@dispatched(dask=("logits",))  # elementwise: chunk by chunk
 def watch_time_predict(logits):
     r"""Expected watch time from the logit of :func:`watch_time_logistic`: :math:`e^{z}`.
 
@@ -996,4 +1013,4 @@ def watch_time_predict(logits):
     dtype = float_dtype(logits)
     z = real_array(logits, "logits", dtype)
     with np.errstate(over="ignore", under="ignore"):
-        return np.exp(z)
+        return array_namespace(z).exp(z)
