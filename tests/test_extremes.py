@@ -545,14 +545,21 @@ ELEMENTWISE = {
 }
 
 
-@settings(max_examples=60)
+# residuals anywhere: ±max, squares and differences beyond the range, squares below it
+coordinate = st.one_of(anything, st.floats(-1e-150, 1e-150), st.floats(-1e160, 1e160))
+
+
+@settings(max_examples=150)
+@example("mse", [(0.0, 1.5e154, 0.0), (0.0, 0.0, 1.0)])  # mean of an overflowing square
+@example("mae", [(-1e308, 1e308, 0.25)])  # |r| = 2e308 before its weight
+@example("mse", [(0.0, 4.987243202620996e-171, 3.5783542164224135e33)])  # r^2 underflows
 @given(st.sampled_from(sorted(ELEMENTWISE)), st.lists(
-    st.tuples(st.floats(-1e150, 1e150), st.floats(-1e150, 1e150), st.floats(0, MAX)),
+    st.tuples(coordinate, coordinate, st.one_of(st.floats(0, MAX), weight)),
     min_size=1, max_size=4))
 def test_weighted_sums_and_means(name, samples):
     # sum(w l) and sum(w l) / sum(w) for weights anywhere in [0, max], under strict floating
-    # point; the terms are drawn where they are finite and not below the normal range (a
-    # term that underflows before a large weight meets it: see the xfail below)
+    # point, for terms anywhere: beyond the float range or below it before their weight
+    # brings them back (lossfns._core.reevaluate_out_of_range)
     loss, hyper, term = ELEMENTWISE[name]
     targets, predictions, weights = (list(column) for column in zip(*samples))
     if name == "logistic":
@@ -560,10 +567,13 @@ def test_weighted_sums_and_means(name, samples):
     if max(weights) == 0:
         weights[0] = 1.0
     terms = [term(mp.mpf(y), mp.mpf(p)) for y, p in zip(targets, predictions)]
-    assume(all(t == 0 or abs(t) >= np.finfo(np.float64).tiny for t in terms))
     weighted = [mp.mpf(w) * t for w, t in zip(weights, terms)]
     total = mp.fsum(weighted)
     size = mp.fsum(abs(v) for v in weighted)
+    # open: the mean divides the weights by the largest, and a weight below 2^-1074 times
+    # the largest is 0 there, though its share of the mean may not be (1e-320 next to
+    # 1e10 on a term of 1e308: 1e-22)
+    assume(all(w == 0 or w / max(weights) > 0 for w in weights))
     with np.errstate(all="raise"):
         args = (np.array(targets), np.array(predictions))
         none = loss(*args, **hyper, sample_weight=weights, reduction="none")
@@ -575,30 +585,64 @@ def test_weighted_sums_and_means(name, samples):
     assert close(mean, total / mp.fsum(weights), scale=size / mp.fsum(weights)), (name, mean)
 
 
-@pytest.mark.xfail(strict=True, reason="open in the core (lossfns._core.Weighting): a term "
-                   "beyond the float range is inf (or below it 0) before it is weighted or "
-                   "averaged; see issue 13")
-@pytest.mark.parametrize(
-    ("call", "truth"),
-    [
-        # (2e308 + 0) / 2
-        (lambda: lossfns.mae([-1e308, 0.0], [1e308, 0.0]), mp.mpf(1e308)),
-        (lambda: lossfns.mae([-1e308], [1e308], sample_weight=[0.25], reduction="none")[0],
-         mp.mpf(5e307)),
-        # (2.25e308 + 0) / 2
-        (lambda: lossfns.mse([0.0, 0.0], [1.5e154, 0.0]), mp.mpf(1.5e154) ** 2 / 2),
-        # r^2 = 2.5e-341 underflows before its weight 3.6e33 meets it (found by hypothesis)
-        (lambda: lossfns.mse([0.0], [4.987243202620996e-171], sample_weight=[3.5783542164224135e33],
-                             reduction="none")[0],
-         mp.mpf(3.5783542164224135e33) * mp.mpf(4.987243202620996e-171) ** 2),
-        # 2 r / 4 = 4e308 / 4 for the first of four samples of the mean
-        (lambda: lossfns.mse.grad([-1e308, 0.0, 0.0, 0.0], [1e308, 0.0, 0.0, 0.0])[0],
-         mp.mpf(1e308)),
-    ],
-)
-def test_what_the_core_still_gets_wrong(call, truth):
+BEYOND_THE_RANGE = [
+    # (2e308 + 0) / 2
+    (lambda: lossfns.mae([-1e308, 0.0], [1e308, 0.0]), mp.mpf(1e308)),
+    (lambda: lossfns.mae([-1e308], [1e308], sample_weight=[0.25], reduction="none")[0],
+     mp.mpf(5e307)),
+    # (2.25e308 + 0) / 2
+    (lambda: lossfns.mse([0.0, 0.0], [1.5e154, 0.0]), mp.mpf(1.5e154) ** 2 / 2),
+    # r^2 = 2.5e-341 underflows before its weight 3.6e33 meets it (found by hypothesis)
+    (lambda: lossfns.mse([0.0], [4.987243202620996e-171], sample_weight=[3.5783542164224135e33],
+                         reduction="none")[0],
+     mp.mpf(3.5783542164224135e33) * mp.mpf(4.987243202620996e-171) ** 2),
+    # 2 r / 4 = 4e308 / 4 for the first of four samples of the mean
+    (lambda: lossfns.mse.grad([-1e308, 0.0, 0.0, 0.0], [1e308, 0.0, 0.0, 0.0])[0],
+     mp.mpf(1e308)),
+]
+
+
+@pytest.mark.parametrize(("call", "truth"), BEYOND_THE_RANGE)
+def test_terms_beyond_the_range_before_their_weights(call, truth):
     with np.errstate(all="raise"):
         assert close(call(), truth)
+
+
+@pytest.mark.parametrize(("call", "truth"), BEYOND_THE_RANGE)
+def test_without_a_wider_dtype_the_float64_answer_stays(call, truth, monkeypatch):
+    # where np.longdouble is float64 (Windows, macOS on ARM) nothing is re-evaluated: the
+    # term beyond the range stays inf (below it, 0), as the float64 evaluation gives it
+    monkeypatch.setitem(lossfns._core.WIDER_DTYPE, np.dtype(np.float64), None)
+    with np.errstate(all="raise"):
+        result = float(call())
+    assert result == (math.inf if truth > 1 else 0.0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 15_999, 16_000, 16_001, 40_000])
+@pytest.mark.parametrize("where", [0, -1])
+def test_a_term_beyond_the_range_in_any_block(n, where):
+    # one residual of 2e308 among zeros, first or last, in one block or in several: the
+    # mean is 2e308 / n, the gradient of its term 4e308 / n (both in range for n > 3)
+    y, p = np.zeros(n), np.zeros(n)
+    y[where], p[where] = -1e308, 1e308
+    with np.errstate(all="raise"):
+        mean, grad = lossfns.mae.value_and_grad(y, p)
+        none = lossfns.mse(y, p, sample_weight=np.full(n, 1e-300), reduction="none")
+        mse_grad = lossfns.mse.grad(y, p)
+    assert close(mean, 2 * mp.mpf(1e308) / n) and close(grad[where], mp.mpf(1) / n)
+    assert close(none[where], mp.mpf(2e308) ** 2 * mp.mpf(1e-300))
+    assert close(mse_grad[where], 4 * mp.mpf(1e308) / n, strict=True) or n < 4
+    assert np.all(np.delete(none, where) == 0) and np.all(np.delete(mse_grad, where) == 0)
+
+
+def test_terms_beyond_the_range_in_float32():
+    # float32 re-evaluates in float64: |r| = 6e38 before a weight of 1/4
+    y, p = np.float32([-3e38, 0]), np.float32([3e38, 0])
+    with np.errstate(all="raise"):
+        none = lossfns.mae(y, p, sample_weight=np.float32([0.25, 1]), reduction="none")
+        grad = lossfns.mse.grad(np.float32([-3e38, 0, 0, 0]), np.float32([3e38, 0, 0, 0]))
+    assert none.dtype == grad.dtype == np.float32
+    assert none[0] == np.float32(1.5e38) and grad[0] == np.float32(3e38)
 
 
 @pytest.mark.parametrize(
