@@ -487,6 +487,19 @@ def test_triplet(points, margin, squared):
     check_triplet(*points, margin, squared)
 
 
+@pytest.mark.parametrize("squared", [False, True])
+def test_triplet_value_alone_on_rows_near_and_far(squared):
+    # the value without the gradient, on rows of which some need the far path (a distance
+    # beyond the range) and some not: it raised TypeError (found by the sweep of issue 13)
+    rows = [TRIPLET_EXAMPLES[0], ([0.0, 0.0], [1.0, 0.0], [0.0, 0.5])]
+    a, p, n = (np.array([row[k] for row in rows]) for k in range(3))
+    with np.errstate(all="raise"):
+        values = lossfns.triplet(a, p, n, squared=squared, reduction="none")
+    for got, row in zip(values, rows):
+        value, _, size, _ = triplet_truth(*row, 1.0, squared)
+        assert close(got, value, scale=size), (row, got, value)
+
+
 def check_triplet(a, p, n, margin, squared):
     value, slack, size, grads = triplet_truth(a, p, n, margin, squared)
     with np.errstate(all="raise"):
@@ -721,3 +734,134 @@ def test_a_soft_target_just_past_the_largest_float():
         soft = lossfns.softmax_cross_entropy([target], [logits], reduction="none")[0]
     truth = mp.fsum(mp.mpf(t) * (mp.mpf(MAX) - mp.mpf(v)) for t, v in zip(target, logits))
     assert soft == MAX and close(soft, truth) and not close(soft, truth, strict=True)
+
+
+# -------------------------------------------------------------------------- boosting
+
+
+def _weighted_loss_sum(term, y, w, c):
+    return mp.fsum(mp.mpf(wi) * term(mp.mpf(yi), mp.mpf(c)) for yi, wi in zip(y, w))
+
+
+INIT_TERMS = {
+    "mae": (lossfns.mae, {}, lambda y, c: abs(c - y)),
+    "pinball": (lossfns.pinball, {"quantile": 0.3},
+                lambda y, c: max(mp.mpf(0.3) * (y - c), (mp.mpf(0.3) - 1) * (y - c))),
+    "mape": (lossfns.mape, {}, lambda y, c: abs(c - y) / abs(y)),
+}
+# the summed gradient of the convex losses without a closed-form minimiser
+INIT_SLOPES = {
+    "huber": (lossfns.huber, {"delta": 1.0}, lambda r: max(-1, min(1, r))),
+    "log_cosh": (lossfns.log_cosh, {}, lambda r: mp.tanh(r)),
+}
+targets = st.lists(st.tuples(anything, st.one_of(st.just(1.0), weight)), min_size=1, max_size=5)
+
+
+@settings(max_examples=60)
+@example("mse", [(1e308, 1.0), (1e308, 1.0), (1.0, 1.0)])  # sum of y beyond the range
+@example("mae", [(1e308, 1.0), (1e308, 1.0)])  # (y1 + y2) / 2 beyond the range
+@example("mape", [(5e-324, 1.0), (1.0, 1.0)])  # 1 / |y| beyond the range
+@example("huber", [(1e308, 1.0), (-1e308, 1.0), (1.0, 1.0)])  # the bracket's width
+@example("mae", [(1.0, 1e308), (2.0, 1e308), (3.0, 1e308)])  # summed weights
+@example("log_cosh", [(3.6694497957356955e-158, 6.401394298828908e+306),  # Brent did not
+                      (4.180299349660873e+16, 1.0), (1.4098646257003028e+235, 1.0)])  # converge
+@example("log_cosh", [(3.6694497957356955e-158, 6.401394298828908e+306),  # its bracket,
+                      (-1.4098646271808994e+235, 1.0)])  # scaled by 2^-780, lost its sign
+@given(st.sampled_from(["mse", "mae", "pinball", "mape", "huber", "log_cosh", "bce", "smape"]),
+       targets)
+def test_init_score_over_the_whole_range(name, samples):
+    # the minimiser of sum w l(y, c), finite for finite data, under strict floating point,
+    # against an independent criterion: the weighted mean and log-odds in mpmath; for the
+    # piecewise-linear losses no data point does better (their minimum is at one); for the
+    # convex ones the mpmath slope changes sign within a few ulps of c
+    from lossfns import boosting
+
+    y, w = (list(column) for column in zip(*samples))
+    if name == "bce":
+        y = [min(abs(v), 1.0) for v in y]
+    if name == "mape":
+        y = [v if v != 0 else 1.0 for v in y]
+    loss = {"mse": lossfns.mse, "bce": lossfns.binary_cross_entropy_with_logits,
+            "smape": lossfns.smape, **{k: v[0] for k, v in {**INIT_TERMS, **INIT_SLOPES}.items()}}[name]
+    hyper = {**INIT_TERMS, **INIT_SLOPES}.get(name, (None, {}))[1]
+    if name == "bce":
+        positive = mp.fsum(mp.mpf(a) * b for a, b in zip(w, y))
+        negative = mp.fsum(mp.mpf(a) * (1 - mp.mpf(b)) for a, b in zip(w, y))
+        assume(positive > 0 and negative > 0)
+    with np.errstate(all="raise"):
+        c = boosting.init_score(loss, y, sample_weight=w, **hyper)
+    assert np.isfinite(c), (name, y, w, c)
+    if name == "mse":
+        truth = mp.fsum(mp.mpf(a) * b for a, b in zip(w, y)) / mp.fsum(w)
+        assert close(c, truth, scale=mp.fsum(mp.mpf(a) * abs(b) for a, b in zip(w, y)) / mp.fsum(w))
+    elif name == "bce":
+        # each sum carries a relative rounding, which its logarithm turns into an absolute
+        # one (of 1 - y = 1 at y = 3e-181, say): the error is relative to |log| + 1 each
+        scale = abs(mp.log(positive)) + abs(mp.log(negative)) + 2
+        assert close(c, mp.log(positive / negative), scale=scale), (y, w, c)
+    elif name in INIT_TERMS:
+        term = INIT_TERMS[name][2]
+        best = min(_weighted_loss_sum(term, y, w, v) for v in y)
+        assert _weighted_loss_sum(term, y, w, c) <= best * (1 + 64 * EPS), (name, y, w, c)
+    elif name in INIT_SLOPES:
+        slope = INIT_SLOPES[name][2]
+
+        def total_slope(v):
+            return mp.fsum(mp.mpf(b) * slope(v - mp.mpf(a)) for a, b in zip(y, w))
+
+        # Brent's tolerance: 4 eps |c| (or the smallest normal number), then rounding; and
+        # the float sum of the slopes, whose sign is known only to its rounding (at
+        # y = [4e16, 0, -1e235], -1 + tanh(c) + 1 is 0 for every |c| < 1e-16)
+        step = 8 * max(abs(mp.mpf(c)) * EPS, TINY)
+        rounding = 8 * EPS * mp.fsum(abs(mp.mpf(b) * slope(mp.mpf(c) - mp.mpf(a)))
+                                     for a, b in zip(y, w))
+        assert total_slope(c - step) <= rounding and total_slope(c + step) >= -rounding, (
+            name, y, w, c)
+
+
+HESSIAN_POLICIES = ("exact", "majoriser", "constant", "floor")
+OBJECTIVE_GRADIENTS = {
+    "mse": (lossfns.mse, {}, lambda y, p: 2 * (p - y)),
+    "mae": (lossfns.mae, {}, lambda y, p: mp.sign(p - y)),
+    "huber": (lossfns.huber, {"delta": 1.0}, lambda y, p: max(-1, min(1, p - y))),
+    "bce": (lossfns.binary_cross_entropy_with_logits, {}, lambda y, z: sigmoid(z) - y),
+}
+
+
+@settings(max_examples=60)
+@example("mse", "majoriser", [(1e308, -1e308, 1.0), (0.0, 0.0, 1.0)])  # |r| = 2e308
+@example("mae", "majoriser", [(1e308, -1e308, 1e308), (0.0, 0.0, 1.0)])
+@example("bce", "floor", [(0.0, 0.0, 2.2250738585072014e-308)])  # w floor underflows
+@given(st.sampled_from(sorted(OBJECTIVE_GRADIENTS)), st.sampled_from(sorted(HESSIAN_POLICIES)),
+       st.lists(st.tuples(anything, anything, st.one_of(st.just(1.0), st.floats(0, MAX))),
+                min_size=1, max_size=4))
+def test_objective_over_the_whole_range(name, policy, rows):
+    # grad and hess of an objective under strict floating point for data anywhere: the
+    # gradient as its mpmath truth (inf where that is beyond the range), the Hessian
+    # non-negative and finite wherever the weight times its curvature is
+    from lossfns import boosting
+
+    loss, hyper, gradient = OBJECTIVE_GRADIENTS[name]
+    assume(policy in boosting._POLICIES[loss][1])
+    y, p, w = (np.array(column) for column in zip(*rows))
+    if name == "bce":
+        y = np.minimum(np.abs(y), 1.0)
+    objective = boosting.objective(loss, hessian=policy, **hyper)
+    with np.errstate(all="raise"):
+        g, h = objective(y, p, w)
+    for yi, pi, wi, gi, hi in zip(y, p, w, g, h):
+        assert close(gi, mp.mpf(wi) * gradient(mp.mpf(yi), mp.mpf(pi))), (name, policy, rows, g)
+        assert hi >= 0 and (np.isfinite(hi) or wi > 1), (name, policy, rows, h)
+
+
+def test_init_score_sums_without_a_wider_dtype(monkeypatch):
+    # where np.longdouble is float64 the sums of init_score run in float64 on weights scaled
+    # to a largest of 1: weights near the largest float still do not overflow
+    from lossfns import boosting
+
+    monkeypatch.setattr(boosting, "SUMS_DTYPE", np.dtype(np.float64))
+    with np.errstate(all="raise"):
+        mean = boosting.init_score(lossfns.mse, [1e308, 1e308, 1.0], sample_weight=[MAX] * 3)
+        odds = boosting.init_score(lossfns.binary_cross_entropy_with_logits, [1.0, 0.0, 0.0],
+                                   sample_weight=[MAX] * 3)
+    assert close(mean, (2 * mp.mpf(1e308) + 1) / 3) and close(odds, -mp.log(2))
