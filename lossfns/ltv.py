@@ -331,7 +331,7 @@ def ziln_quantile(logits, q):
     """
     dtype = float_dtype(logits, q)
     z = _logits(logits, dtype).astype(np.float64)
-    level = real_array(q, "q", dtype).astype(np.float64)
+    level = real_array(q, "q", np.dtype(np.float64))  # (not through float32: 1e-300 is in (0, 1))
     if level.ndim > 1 or (level.ndim == 1 and level.shape != z.shape[:1]):
         raise ValueError(
             f"q must be a scalar or have shape {z.shape[:1]} (one per row), got shape {level.shape}"
