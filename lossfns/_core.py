@@ -740,6 +740,7 @@ def evaluate_in_blocks(
     value: bool,
     grad: bool,
     hess: bool,
+    alarm: RangeAlarm | None = None,
 ):
     """Evaluate a row-wise ``formula`` on blocks of rows and reduce as ``weighting`` says.
 
@@ -751,49 +752,47 @@ def evaluate_in_blocks(
     derivative. Results equal those of one call on the whole arrays, up to the order of
     the summation of the value.
 
-    Floating-point warnings are silenced (the formulas are written so that an
-    intermediate that under- or overflows does not change the result), but a
-    :class:`RangeAlarm` hears over- and underflows: in a block where one happened, the
-    rows whose terms left the float range before their weights could bring them back are
-    evaluated again in a wider dtype (:func:`reevaluate_out_of_range`).
+    Given a listening ``alarm`` (:class:`RangeAlarm`), in a block where an over- or
+    underflow happened the rows whose terms left the float range before their weights
+    could bring them back are evaluated again in a wider dtype
+    (:func:`reevaluate_out_of_range`).
     """
     whole = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
     n_rows = len(whole[0])
     rows_per_block = max(1, BLOCK_SIZE // max(math.prod(a.shape[1:]) for a in whole))
     value_sum, pieces, results = [], [], [None, None]
-    alarm = RangeAlarm()
-    with alarm.listening():
-        for start in range(0, n_rows, rows_per_block):
-            rows = slice(start, start + rows_per_block)
-            block = [a[rows] for a in whole]
-            _run_checks(checks, block)
+    for start in range(0, n_rows, rows_per_block):
+        rows = slice(start, start + rows_per_block)
+        block = [a[rows] for a in whole]
+        _run_checks(checks, block)
+        if alarm is not None:
             alarm.raised = False
-            v, g, h = formula(*block, value=value, grad=grad, hess=hess)
-            factor = weighting.rows(rows)
-            if alarm.raised:  # rare: something left the float range in this block
-                (v, g, h), factor = reevaluate_out_of_range(
-                    formula, block, (v, g, h), factor, weighting.dtype
-                )
-            if v is not None:
-                if weighting.reduction == "none":
-                    pieces.append(weighting.weigh(v, factor))
-                else:
-                    value_sum.append(weighting.total(v, factor))
-            for k, derivative in enumerate((g, h)):
-                if derivative is None:
-                    continue
-                if n_rows <= rows_per_block:
-                    results[k] = weighting.scale(derivative, factor)
-                    continue
-                if results[k] is None:
-                    results[k] = _empty_rows_like(derivative, n_rows)
-                weighting.scale(derivative, factor, out=_rows_of(results[k], rows))
-        reduced = None
-        if value:
+        v, g, h = formula(*block, value=value, grad=grad, hess=hess)
+        factor = weighting.rows(rows)
+        if alarm is not None and alarm.raised:  # rare: this block left the float range
+            (v, g, h), factor = reevaluate_out_of_range(
+                formula, block, (v, g, h), factor, weighting.dtype
+            )
+        if v is not None:
             if weighting.reduction == "none":
-                reduced = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+                pieces.append(weighting.weigh(v, factor))
             else:
-                reduced = value_sum[0] if len(value_sum) == 1 else _sum(value_sum, weighting.dtype)
+                value_sum.append(weighting.total(v, factor))
+        for k, derivative in enumerate((g, h)):
+            if derivative is None:
+                continue
+            if n_rows <= rows_per_block:
+                results[k] = weighting.scale(derivative, factor)
+                continue
+            if results[k] is None:
+                results[k] = _empty_rows_like(derivative, n_rows)
+            weighting.scale(derivative, factor, out=_rows_of(results[k], rows))
+    reduced = None
+    if value:
+        if weighting.reduction == "none":
+            reduced = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        else:
+            reduced = value_sum[0] if len(value_sum) == 1 else _sum(value_sum, weighting.dtype)
     out = (reduced, *results)
     if arrays[0].ndim == 0:  # a scalar evaluation: back to NumPy scalars
         out = tuple(_first(r) for r in out)
@@ -879,13 +878,15 @@ class Terms:
         """``(value, grad, hess)``, reduced and scaled; ``None`` where not asked for."""
         formula = functools.partial(self.formula, **self.hyper)
         # The formulas are written so that an intermediate that under- or overflows does
-        # not change the result; their floating-point warnings would only alarm the caller.
-        if self.blocks:  # (which silences them itself, and hears over- and underflows)
-            return evaluate_in_blocks(
-                formula, self.arrays, self.checks, self.weighting,
-                value=value, grad=grad, hess=hess,
-            )
-        with np.errstate(all="ignore"):
+        # not change the result; their floating-point warnings would only alarm the caller
+        # (the alarm hears over- and underflows: see evaluate_in_blocks).
+        alarm = RangeAlarm()
+        with alarm.listening():
+            if self.blocks:
+                return evaluate_in_blocks(
+                    formula, self.arrays, self.checks, self.weighting,
+                    value=value, grad=grad, hess=hess, alarm=alarm,
+                )
             v, g, h = formula(*self.arrays, value=value, grad=grad, hess=hess)
             w, factor = self.weighting, self.weighting.factor
             if v is not None:
