@@ -600,7 +600,8 @@ class Weighting:
         One factor for all (an unweighted mean's 1/n) multiplies the sum, which saves a
         pass over the terms; only where that sum overflows are the terms scaled first,
         so that a mean overflows only where its value does."""
-        if factor is None or np.ndim(factor):  # (per row also after a wide re-evaluation)
+        # (a factor other than self.factor is one per row: after a wide re-evaluation)
+        if factor is None or self.per_sample or factor is not self.factor:
             return self._sum(self.weigh(terms, factor))
         total = self._sum(terms)
         if math.isinf(total) if self.xp is np else bool(self.xp.isinf(total)):
