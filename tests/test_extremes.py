@@ -552,6 +552,8 @@ ELEMENTWISE = {
                 lambda y, p: max(mp.mpf(0.3) * (y - p), (mp.mpf(0.3) - 1) * (y - p))),
     "log_cosh": (lossfns.log_cosh, {}, lambda y, p: log_cosh(p - y)),
     "bpr": (lossfns.bpr, {}, lambda s, t: softplus(t - s)),
+    "smape": (lossfns.smape, {},
+              lambda y, p: 200 * abs(p - y) / (abs(y) + abs(p)) if y or p else mp.mpf(0)),
     "logistic": (lossfns.binary_cross_entropy_with_logits, {},
                  lambda y, z: softplus(z) - y * z if abs(z) < 1e300 else
                  y * softplus(-z) + (1 - y) * softplus(z)),
@@ -583,10 +585,10 @@ def test_weighted_sums_and_means(name, samples):
     weighted = [mp.mpf(w) * t for w, t in zip(weights, terms)]
     total = mp.fsum(weighted)
     size = mp.fsum(abs(v) for v in weighted)
-    # open: the mean divides the weights by the largest, and a weight below 2^-1074 times
-    # the largest is 0 there, though its share of the mean may not be (1e-320 next to
-    # 1e10 on a term of 1e308: 1e-22)
-    assume(all(w == 0 or w / max(weights) > 0 for w in weights))
+    # open: the mean divides the weights by the largest, and a weight below 2^-1022 times
+    # the largest is subnormal or 0 there, though its share of the mean may be a normal
+    # number (1e-320 next to 1e10 on a term of 1e308: 1e-22)
+    assume(all(w == 0 or w / max(weights) >= TINY for w in weights))
     with np.errstate(all="raise"):
         args = (np.array(targets), np.array(predictions))
         none = loss(*args, **hyper, sample_weight=weights, reduction="none")
