@@ -530,7 +530,22 @@ class Weighting:
                 self.factor = weight
         self.per_sample = self.factor is not None and self.factor.ndim > 0
         # a sample of weight 0 counts 0, even where its term is infinite (0 inf is nan)
-        self.some_zero = self.per_sample and not bool(self.xp.all(self.factor > 0))
+        if self.per_sample and self.xp is np:
+            smallest = self.factor.min()  # (one pass: for some_zero and wide_factor)
+            self.some_zero = not smallest > 0
+        else:
+            self.some_zero = self.per_sample and not bool(self.xp.all(self.factor > 0))
+        # the factors in a wider dtype where a mean's share of a positive weight is below
+        # the normal range (subnormal or 0): 1e-320 next to 1e10 has a share of 1e-330,
+        # which times a term of 1e308 is 1e-22 (see reevaluate_out_of_range)
+        self.wide_factor = None
+        wide = WIDER_DTYPE.get(dtype)
+        if (reduction == "mean" and self.per_sample and self.xp is np and wide is not None
+                and smallest < np.finfo(dtype).smallest_normal):
+            lost = (self.factor < np.finfo(dtype).smallest_normal) & (self._weight > 0)
+            if lost.any():
+                original = self._weight.astype(wide)
+                self.wide_factor = original / original.max() / total
 
     def _total(self, weight, sample_shape, mean_weights):
         """The mean's denominator."""
@@ -680,7 +695,8 @@ def _out_of_range_rows(x: np.ndarray, factor: np.ndarray) -> np.ndarray:
     return bad.reshape(len(x), -1).any(axis=1)
 
 
-def reevaluate_out_of_range(formula: Formula, block, outputs, factor, dtype: np.dtype):
+def reevaluate_out_of_range(formula: Formula, block, outputs, factor, dtype: np.dtype,
+                            wide_factor=None):
     """Rows of a block whose weighted terms or derivatives left the float range only
     before they were weighted, recomputed in :data:`WIDER_DTYPE` and weighted there.
 
@@ -689,7 +705,9 @@ def reevaluate_out_of_range(formula: Formula, block, outputs, factor, dtype: np.
     :math:`1/n` for a mean) brings the weighted term back into it. Such rows are evaluated
     again in a dtype with a wider exponent, multiplied by their factors there and only
     then rounded back to ``dtype``; their factor becomes 1. :func:`evaluate_in_blocks`
-    calls this only for a block in which a :class:`RangeAlarm` went off.
+    calls this only for a block in which a :class:`RangeAlarm` went off, or for a mean
+    whose share of a positive weight fell below the normal range: ``wide_factor``, the
+    block's factors in the wider dtype (``Weighting.wide_factor``), marks those rows too.
 
     Returns ``(outputs, factor)``: ``outputs`` is ``(value, grad, hess)`` of the block as
     the formula returned them (a derivative may be a tuple of arrays), ``factor`` the
@@ -706,7 +724,11 @@ def reevaluate_out_of_range(formula: Formula, block, outputs, factor, dtype: np.
         per_row = factor
     flat = [x for out in outputs for x in (out if isinstance(out, tuple) else (out,))
             if x is not None]
-    bad = np.zeros(n, bool)
+    if wide_factor is None:
+        bad = np.zeros(n, bool)
+    else:  # a share that the float range lost
+        lost = (wide_factor > 0) & (per_row < np.finfo(dtype).smallest_normal)
+        bad = lost.reshape(n, -1).any(axis=1)
     for x in flat:
         bad |= _out_of_range_rows(x, Weighting.expand(per_row, x.ndim))
     if not bad.any():
@@ -714,7 +736,7 @@ def reevaluate_out_of_range(formula: Formula, block, outputs, factor, dtype: np.
     wide_block = [a[bad].astype(wide) if a.dtype.kind == "f" else a[bad] for a in block]
     value, grad, hess = (out is not None for out in outputs)
     redone = formula(*wide_block, value=value, grad=grad, hess=hess)
-    wide_factor = per_row[bad].astype(wide)
+    wide_factor = (per_row if wide_factor is None else wide_factor)[bad].astype(wide)
 
     def patch(x, x_wide):
         if isinstance(x, tuple):
@@ -770,9 +792,11 @@ def evaluate_in_blocks(
             alarm.raised = False
         v, g, h = formula(*block, value=value, grad=grad, hess=hess)
         factor = weighting.rows(rows)
-        if alarm is not None and alarm.raised:  # rare: this block left the float range
+        wide_factor = weighting.wide_factor
+        if alarm is not None and (alarm.raised or wide_factor is not None):  # rare
             (v, g, h), factor = reevaluate_out_of_range(
-                formula, block, (v, g, h), factor, weighting.dtype
+                formula, block, (v, g, h), factor, weighting.dtype,
+                None if wide_factor is None else wide_factor[rows],
             )
         if v is not None:
             if weighting.reduction == "none":

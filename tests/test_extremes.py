@@ -568,6 +568,10 @@ coordinate = st.one_of(anything, st.floats(-1e-150, 1e-150), st.floats(-1e160, 1
 @example("mse", [(0.0, 1.5e154, 0.0), (0.0, 0.0, 1.0)])  # mean of an overflowing square
 @example("mae", [(-1e308, 1e308, 0.25)])  # |r| = 2e308 before its weight
 @example("mse", [(0.0, 4.987243202620996e-171, 3.5783542164224135e33)])  # r^2 underflows
+# a mean's share of a weight below the normal range: 1e-330 times a term of 1e308
+@example("mae", [(0.0, 0.0, 1e10), (0.0, 1e308, 1e-320)])
+@example("log_cosh", [(0.0, 0.0, 0.0), (0.0, 0.0, 2.1115972291301728e+303),  # share 4.7e-310
+                      (0.0, 1.411015114393029e+19, 1e-06)])
 @given(st.sampled_from(sorted(ELEMENTWISE)), st.lists(
     st.tuples(coordinate, coordinate, st.one_of(st.floats(0, MAX), weight)),
     min_size=1, max_size=4))
@@ -585,10 +589,6 @@ def test_weighted_sums_and_means(name, samples):
     weighted = [mp.mpf(w) * t for w, t in zip(weights, terms)]
     total = mp.fsum(weighted)
     size = mp.fsum(abs(v) for v in weighted)
-    # open: the mean divides the weights by the largest, and a weight below 2^-1022 times
-    # the largest is subnormal or 0 there, though its share of the mean may be a normal
-    # number (1e-320 next to 1e10 on a term of 1e308: 1e-22)
-    assume(all(w == 0 or w / max(weights) >= TINY for w in weights))
     with np.errstate(all="raise"):
         args = (np.array(targets), np.array(predictions))
         none = loss(*args, **hyper, sample_weight=weights, reduction="none")
@@ -614,6 +614,9 @@ BEYOND_THE_RANGE = [
     # 2 r / 4 = 4e308 / 4 for the first of four samples of the mean
     (lambda: lossfns.mse.grad([-1e308, 0.0, 0.0, 0.0], [1e308, 0.0, 0.0, 0.0])[0],
      mp.mpf(1e308)),
+    # a mean's share of a weight below the range: 1e-320 / 1e10 (0 in float64) times 1e308
+    (lambda: lossfns.mae([0.0, 0.0], [0.0, 1e308], sample_weight=[1e10, 1e-320]),
+     mp.mpf(1e-320) * mp.mpf(1e308) / (mp.mpf(1e10) + mp.mpf(1e-320))),
 ]
 
 
@@ -648,6 +651,17 @@ def test_a_term_beyond_the_range_in_any_block(n, where):
     assert close(none[where], mp.mpf(2e308) ** 2 * mp.mpf(1e-300))
     assert close(mse_grad[where], 4 * mp.mpf(1e308) / n, strict=True) or n < 4
     assert np.all(np.delete(none, where) == 0) and np.all(np.delete(mse_grad, where) == 0)
+
+
+@pytest.mark.parametrize("n", [2, 16_001, 40_000])
+def test_a_share_below_the_range_in_any_block(n):
+    # the last weight's share of the mean, 1e-320 / (1e10 (n - 1)), is 0 in float64; its
+    # term of 1e308 makes it count
+    y, p, w = np.zeros(n), np.zeros(n), np.full(n, 1e10)
+    p[-1], w[-1] = 1e308, 1e-320
+    with np.errstate(all="raise"):
+        mean = lossfns.mae(y, p, sample_weight=w)
+    assert close(mean, mp.mpf(1e-320) * mp.mpf(1e308) / (mp.mpf(1e10) * (n - 1) + mp.mpf(1e-320)))
 
 
 def test_terms_beyond_the_range_in_float32():
