@@ -34,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import math
 import numbers
 import re
 import sys
@@ -44,7 +45,7 @@ import numpy as np
 from scipy import optimize
 
 from . import classification, ltv, regression
-from ._core import ElementwiseLoss, Loss, check_scalar, nonnegative, real_array
+from ._core import WIDER_DTYPE, ElementwiseLoss, Loss, check_scalar, nonnegative, real_array
 
 __all__ = [
     "objective",
@@ -272,15 +273,20 @@ class Objective:
             min_residual = self.min_residual
             if min_residual == "auto":
                 min_residual = _auto_min_residual(y, p)
-            h = np.asarray(curvature(y, p, self.hyper, min_residual), dtype=p.dtype)
-            return g, (h if w is None else h * w)
+            # as in a loss evaluation: a residual beyond the range gives a curvature of 0
+            # (J/(2|r|) below the normal range), a weight beyond it inf, silently
+            with np.errstate(all="ignore"):
+                h = np.asarray(curvature(y, p, self.hyper, min_residual), dtype=p.dtype)
+                return g, (h if w is None else h * w)
         return g, self._weighted(policy, w, p)  # a constant
 
     @staticmethod
     def _weighted(value, w, like):
         if w is None:
             return np.full_like(like, value)
-        return (w * like.dtype.type(value)).astype(like.dtype, copy=False)
+        # a weight times the constant beyond the range is inf, below it 0, silently
+        with np.errstate(over="ignore", under="ignore"):
+            return (w * like.dtype.type(value)).astype(like.dtype, copy=False)
 
     def _softmax(self, y, z, w, order):
         z2d = z
@@ -381,7 +387,10 @@ def _auto_min_residual(y, p):
     absolute residual (1 when every residual is 0). Measured against a tenth and a
     thirtieth in ``bench/boosting.py``: the smaller the floor, the more a leaf's step is
     held back by its rows that are nearly fitted."""
-    scale = float(np.mean(np.abs(p - y), dtype=np.float64)) / 3
+    with np.errstate(under="ignore"):  # (halves: a residual of 2e308 does not overflow)
+        half = np.abs(p / 2 - y / 2).astype(np.float64)
+        largest = half.max()
+        scale = float(largest * np.mean(half / largest) * (2 / 3)) if largest > 0 else 0.0
     return scale if scale > 0 else 1.0
 
 
@@ -628,45 +637,86 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
         if w.shape != y.shape:
             raise ValueError(f"sample_weight has shape {w.shape}; it must be {y.shape}")
         nonnegative("sample_weight")(w)
-        if not w.sum() > 0:
+        if not w.max() > 0:
             raise ValueError("sample_weight sums to zero; no minimiser is defined")
-    ones = np.ones_like(y) if w is None else w
+    ones = np.ones_like(y) if w is None else _scaled_weights(w)
     if loss is ltv.ziln_loss:
         loss(y, np.zeros((len(y), 3)), **hyper)  # validates y and hyper
-        return _ziln_init(y, ones)
+        return _ziln_init(y, ones).astype(np.float64)
     if loss in _NOT_AN_OBJECTIVE:
         raise ValueError(f"loss {loss.__name__} {_NOT_AN_OBJECTIVE[loss]}")
     if loss not in _POLICIES:
         raise ValueError(f"loss {getattr(loss, '__name__', loss)} has no init_score")
     loss(y, np.zeros_like(y), **hyper, sample_weight=w)  # the loss validates y and hyper
     if loss is regression.mse:
-        return np.float64(np.dot(ones, y) / ones.sum())
+        return _weighted_mean(y, ones)
     if loss is regression.mae:
         return _weighted_quantile(y, ones, 0.5)
     if loss is regression.pinball:
         return _weighted_quantile(y, ones, hyper.get("quantile", 0.5))
-    if loss is regression.mape:
-        return _weighted_quantile(y, ones / np.abs(y), 0.5)
+    if loss is regression.mape:  # weights w/|y|, times the smallest |y| (so none overflows)
+        size = np.abs(y).astype(ones.dtype)
+        with np.errstate(under="ignore"):
+            return _weighted_quantile(y, ones * (size.min() / size), 0.5)
     if loss is classification.binary_cross_entropy_with_logits:
         pos_weight = hyper.get("pos_weight")
-        return _log_odds(np.dot(ones, y), np.dot(ones, 1 - y), pos_weight)
+        with np.errstate(under="ignore"):  # (products below the range: their share is 0)
+            return _log_odds(np.dot(ones, y), np.dot(ones, 1 - y), pos_weight)
     if loss is classification.logistic_loss:
         return _log_odds(np.dot(ones, y > 0), np.dot(ones, y < 0), None)
     return _root_of_gradient(loss, y, w, hyper)
 
 
+SUMS_DTYPE = WIDER_DTYPE[np.dtype(np.float64)] or np.dtype(np.float64)
+"""The dtype of the weighted sums of :func:`init_score`: ``np.longdouble`` where its
+exponent is wider than float64's (x86-64 Linux), so that weights near both ends of the
+float range (1e308 and 5e-324) neither overflow in their sum nor underflow in their
+shares; elsewhere float64, where a weight below 2^-1074 times the largest counts 0."""
+
+
+def _scaled_weights(w):
+    """The weights in :data:`SUMS_DTYPE`, divided by the largest (no minimiser changes
+    when every weight is scaled by one number): their sums are at most their count."""
+    with np.errstate(under="ignore"):
+        return w.astype(SUMS_DTYPE) / w.max()
+
+
 def _weighted_quantile(y, w, q):
     """Minimiser of sum w rho_q(y - c): the smallest y with cumulative weight >= qW, or the
-    midpoint of the interval of minimisers when the cumulative weight hits qW exactly."""
+    midpoint of the interval of minimisers when the cumulative weight hits qW exactly.
+    The weights are scaled to a largest of 1 first, so that their running sum (at most
+    the number of weights) does not overflow."""
     order = np.argsort(y, kind="stable")
-    ys, cw = y[order], np.cumsum(w[order])
+    with np.errstate(under="ignore"):  # a weight 2^-1074 times the largest counts 0
+        ys, cw = y[order], np.cumsum(w[order] / w.max())
     target = q * cw[-1]
     k = int(np.searchsorted(cw, target, side="left"))
     k = min(k, len(ys) - 1)
     if cw[k] == target and k + 1 < len(ys):
         nxt = k + 1 + int(np.searchsorted(cw[k + 1 :], cw[k], side="right"))  # skip zero weights
-        return np.float64((ys[k] + ys[min(nxt, len(ys) - 1)]) / 2)
+        return _midpoint(ys[k], ys[min(nxt, len(ys) - 1)])
     return np.float64(ys[k])
+
+
+def _midpoint(a, b):
+    """(a + b) / 2 without overflow: a/2 + b/2 where the sum overflows (both halves are
+    exact there, far from the subnormal range)."""
+    a, b = float(a), float(b)  # Python floats: an overflowing sum is inf, not an error
+    middle = (a + b) / 2
+    return np.float64(middle if math.isfinite(middle) else a / 2 + b / 2)
+
+
+def _weighted_mean(y, w):
+    """sum w y / sum w for weights with a largest of 1 (their sum is at most n), as sum q y
+    with the shares q = w / sum w: every product is at most its |y|, and so is every
+    partial sum of the products, at most the largest |y|. Only the rounding of a mean
+    within an ulp of the largest float can overflow; then the mean of y/2 is doubled."""
+    with np.errstate(under="ignore", over="ignore"):
+        share = w / w.sum()
+        mean = np.dot(share, y).astype(np.float64)
+        if not np.isfinite(mean):
+            mean = 2 * np.dot(share, y / 2).astype(np.float64)
+    return np.float64(mean)
 
 
 def _log_odds(positive, negative, pos_weight):
@@ -679,7 +729,7 @@ def _log_odds(positive, negative, pos_weight):
         raise ValueError("y_true has no positive label: the minimising score is -inf")
     if not negative > 0:
         raise ValueError("y_true has no negative label: the minimising score is +inf")
-    return np.float64(np.log(positive) - np.log(negative))
+    return np.float64((np.log(positive) - np.log(negative)).astype(np.float64))
 
 
 def _softmax_init(y_true, sample_weight, n_classes, label_smoothing=0.0, class_weight=None):
@@ -704,6 +754,7 @@ def _softmax_init(y_true, sample_weight, n_classes, label_smoothing=0.0, class_w
         y if y.ndim == 2 else labels, np.zeros((len(targets), K)),
         label_smoothing=label_smoothing, class_weight=class_weight, sample_weight=w,
     )  # validates everything
+    w = _scaled_weights(w)  # (the loss checked that some weight is positive)
     eps = check_scalar(label_smoothing, "label_smoothing", low=0, high=1)
     t = (1 - eps) * targets + eps / K
     if class_weight is not None:
@@ -719,7 +770,7 @@ def _softmax_init(y_true, sample_weight, n_classes, label_smoothing=0.0, class_w
         raise ValueError(
             f"y_true has no (weighted) sample of class {missing}: its minimising score is -inf"
         )
-    return np.log(mean)
+    return np.log(mean).astype(np.float64)
 
 
 def _ziln_init(y, w):
@@ -746,25 +797,31 @@ def _root_of_gradient(loss, y, w, hyper):
     """A minimiser of a 1-D sum of losses: a sign change of its summed gradient (Brent),
     on [min y, max y] for regression losses, else on a bracket grown from [-1, 1]."""
 
+    # the mean's gradient and value: the sum's, divided by the summed weights, so they
+    # neither overflow with weights near the largest float nor change the minimiser
     def slope(c):
-        g = loss.grad(y, np.full_like(y, c), **hyper, sample_weight=w, reduction="sum")
-        return float(np.sum(g))
+        g = loss.grad(y, np.full_like(y, c), **hyper, sample_weight=w)
+        with np.errstate(over="ignore"):
+            return float(np.sum(g))
 
     def total(c):
-        return float(loss(y, np.full_like(y, c), **hyper, sample_weight=w, reduction="sum"))
+        return float(loss(y, np.full_like(y, c), **hyper, sample_weight=w))
 
     if loss in (regression.huber, regression.log_cosh, regression.smape):
         lo, hi = float(y.min()), float(y.max())
         if lo == hi:
             return np.float64(lo)
         if loss is regression.smape:  # not convex: start from the best data point
-            candidates = np.unique(np.quantile(y, np.linspace(0, 1, 201)))
+            candidates = np.unique(np.quantile(y, np.linspace(0, 1, 201), method="inverted_cdf"))
             values = [total(c) for c in candidates]
             k = int(np.argmin(values))
-            lo, hi = candidates[max(k - 1, 0)], candidates[min(k + 1, len(candidates) - 1)]
-            res = optimize.minimize_scalar(total, bounds=(lo, hi), method="bounded",
-                                           options={"xatol": 1e-12 * max(1.0, abs(hi))})
-            best = min((res.x, candidates[k]), key=total)
+            lo, hi = (float(candidates[i]) for i in (max(k - 1, 0), min(k + 1, len(candidates) - 1)))
+            scale = _power_of_two_above(lo, hi)
+            res = optimize.minimize_scalar(
+                lambda t: total(scale * t), bounds=(lo / scale, hi / scale), method="bounded",
+                options={"xatol": 1e-12 * max(1.0, abs(hi)) / scale},
+            )
+            best = min((scale * res.x, candidates[k]), key=total)
             return np.float64(best)
     else:
         lo, hi = -1.0, 1.0
@@ -779,7 +836,24 @@ def _root_of_gradient(loss, y, w, hyper):
         return np.float64(lo)
     if slope(hi) <= 0:
         return np.float64(hi)
-    return np.float64(optimize.brentq(slope, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps))
+    if lo < 0 < hi:  # a bracket of one sign: its width and midpoints never overflow
+        at_zero = slope(0.0)
+        if at_zero == 0:
+            return np.float64(0.0)
+        lo, hi = (lo, 0.0) if at_zero > 0 else (0.0, hi)
+    # to 4 eps |c|, or the smallest normal float near 0 (not an absolute 1e-14, which would
+    # swamp a minimiser of the size of 1e-16)
+    xtol = float(np.finfo(float).smallest_normal)
+    return np.float64(optimize.brentq(slope, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps,
+                                      maxiter=4000))
+
+
+def _power_of_two_above(lo, hi):
+    """A power of two s >= 1 with |lo|, |hi| < 2 s: a 1-D search on [lo/s, hi/s] instead of
+    [lo, hi] takes differences and midpoints of its bracket that never overflow (at
+    [-1e308, 1e308] they would), and the scaling is exact (unless lo/s or hi/s falls below
+    the normal range)."""
+    return 2.0 ** max(0, math.frexp(max(abs(lo), abs(hi)))[1] - 1)
 
 
 # ------------------------------------------------------------------ the leaves

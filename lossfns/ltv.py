@@ -350,7 +350,8 @@ def ziln_quantile(logits, q):
     logits = _logits(logits, dtype)
     xp = array_namespace(logits)
     z = xp.astype(logits, xp.float64)
-    level = xp.astype(real_array(q, "q", dtype), xp.float64)
+    # q read in float64, not through float32: 1e-300 is in (0, 1)
+    level = xp.astype(real_array(q, "q", np.dtype(np.float64)), xp.float64)
     rows = tuple(z.shape[:1])
     if level.ndim > 1 or (level.ndim == 1 and tuple(level.shape) != rows):
         raise ValueError(

@@ -399,7 +399,7 @@ def _triplet_beyond_range(a, p, n, far, *, margin, squared, value, grad):
     if value:
         loss[~far], loss[far] = near[0], np.maximum(slack, 0)
     active = (slack > 0)[:, None]
-    for whole, part, u in zip(grads if grad else (), near[1], (u_diff, -u_pos, u_neg)):
+    for whole, part, u in zip(grads, near[1], (u_diff, -u_pos, u_neg)) if grad else ():
         whole[~far], whole[far] = part, np.where(active, u, 0)
     return loss if value else None, grads if grad else None, None
 

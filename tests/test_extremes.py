@@ -482,6 +482,19 @@ def test_triplet(points, margin, squared):
     check_triplet(*points, margin, squared)
 
 
+@pytest.mark.parametrize("squared", [False, True])
+def test_triplet_value_alone_on_rows_near_and_far(squared):
+    # the value without the gradient, on rows of which some need the far path (a distance
+    # beyond the range) and some not: it raised TypeError (found by the sweep of issue 13)
+    rows = [TRIPLET_EXAMPLES[0], ([0.0, 0.0], [1.0, 0.0], [0.0, 0.5])]
+    a, p, n = (np.array([row[k] for row in rows]) for k in range(3))
+    with np.errstate(all="raise"):
+        values = lossfns.triplet(a, p, n, squared=squared, reduction="none")
+    for got, row in zip(values, rows):
+        value, _, size, _ = triplet_truth(*row, 1.0, squared)
+        assert close(got, value, scale=size), (row, got, value)
+
+
 def check_triplet(a, p, n, margin, squared):
     value, slack, size, grads = triplet_truth(a, p, n, margin, squared)
     with np.errstate(all="raise"):
@@ -534,20 +547,33 @@ ELEMENTWISE = {
                 lambda y, p: max(mp.mpf(0.3) * (y - p), (mp.mpf(0.3) - 1) * (y - p))),
     "log_cosh": (lossfns.log_cosh, {}, lambda y, p: log_cosh(p - y)),
     "bpr": (lossfns.bpr, {}, lambda s, t: softplus(t - s)),
+    "smape": (lossfns.smape, {},
+              lambda y, p: 200 * abs(p - y) / (abs(y) + abs(p)) if y or p else mp.mpf(0)),
     "logistic": (lossfns.binary_cross_entropy_with_logits, {},
                  lambda y, z: softplus(z) - y * z if abs(z) < 1e300 else
                  y * softplus(-z) + (1 - y) * softplus(z)),
 }
 
 
-@settings(max_examples=60)
+# residuals anywhere: ±max, squares and differences beyond the range, squares below it
+coordinate = st.one_of(anything, st.floats(-1e-150, 1e-150), st.floats(-1e160, 1e160))
+
+
+@settings(max_examples=150)
+@example("mse", [(0.0, 1.5e154, 0.0), (0.0, 0.0, 1.0)])  # mean of an overflowing square
+@example("mae", [(-1e308, 1e308, 0.25)])  # |r| = 2e308 before its weight
+@example("mse", [(0.0, 4.987243202620996e-171, 3.5783542164224135e33)])  # r^2 underflows
+# a mean's share of a weight below the normal range: 1e-330 times a term of 1e308
+@example("mae", [(0.0, 0.0, 1e10), (0.0, 1e308, 1e-320)])
+@example("log_cosh", [(0.0, 0.0, 0.0), (0.0, 0.0, 2.1115972291301728e+303),  # share 4.7e-310
+                      (0.0, 1.411015114393029e+19, 1e-06)])
 @given(st.sampled_from(sorted(ELEMENTWISE)), st.lists(
-    st.tuples(st.floats(-1e150, 1e150), st.floats(-1e150, 1e150), st.floats(0, MAX)),
+    st.tuples(coordinate, coordinate, st.one_of(st.floats(0, MAX), weight)),
     min_size=1, max_size=4))
 def test_weighted_sums_and_means(name, samples):
     # sum(w l) and sum(w l) / sum(w) for weights anywhere in [0, max], under strict floating
-    # point; the terms are drawn where they are finite and not below the normal range (a
-    # term that underflows before a large weight meets it: see the xfail below)
+    # point, for terms anywhere: beyond the float range or below it before their weight
+    # brings them back (lossfns._core.reevaluate_out_of_range)
     loss, hyper, term = ELEMENTWISE[name]
     targets, predictions, weights = (list(column) for column in zip(*samples))
     if name == "logistic":
@@ -555,7 +581,6 @@ def test_weighted_sums_and_means(name, samples):
     if max(weights) == 0:
         weights[0] = 1.0
     terms = [term(mp.mpf(y), mp.mpf(p)) for y, p in zip(targets, predictions)]
-    assume(all(t == 0 or abs(t) >= np.finfo(np.float64).tiny for t in terms))
     weighted = [mp.mpf(w) * t for w, t in zip(weights, terms)]
     total = mp.fsum(weighted)
     size = mp.fsum(abs(v) for v in weighted)
@@ -570,30 +595,81 @@ def test_weighted_sums_and_means(name, samples):
     assert close(mean, total / mp.fsum(weights), scale=size / mp.fsum(weights)), (name, mean)
 
 
-@pytest.mark.xfail(strict=True, reason="open in the core (lossfns._core.Weighting): a term "
-                   "beyond the float range is inf (or below it 0) before it is weighted or "
-                   "averaged; see issue 13")
-@pytest.mark.parametrize(
-    ("call", "truth"),
-    [
-        # (2e308 + 0) / 2
-        (lambda: lossfns.mae([-1e308, 0.0], [1e308, 0.0]), mp.mpf(1e308)),
-        (lambda: lossfns.mae([-1e308], [1e308], sample_weight=[0.25], reduction="none")[0],
-         mp.mpf(5e307)),
-        # (2.25e308 + 0) / 2
-        (lambda: lossfns.mse([0.0, 0.0], [1.5e154, 0.0]), mp.mpf(1.5e154) ** 2 / 2),
-        # r^2 = 2.5e-341 underflows before its weight 3.6e33 meets it (found by hypothesis)
-        (lambda: lossfns.mse([0.0], [4.987243202620996e-171], sample_weight=[3.5783542164224135e33],
-                             reduction="none")[0],
-         mp.mpf(3.5783542164224135e33) * mp.mpf(4.987243202620996e-171) ** 2),
-        # 2 r / 4 = 4e308 / 4 for the first of four samples of the mean
-        (lambda: lossfns.mse.grad([-1e308, 0.0, 0.0, 0.0], [1e308, 0.0, 0.0, 0.0])[0],
-         mp.mpf(1e308)),
-    ],
-)
-def test_what_the_core_still_gets_wrong(call, truth):
+BEYOND_THE_RANGE = [
+    # (2e308 + 0) / 2
+    (lambda: lossfns.mae([-1e308, 0.0], [1e308, 0.0]), mp.mpf(1e308)),
+    (lambda: lossfns.mae([-1e308], [1e308], sample_weight=[0.25], reduction="none")[0],
+     mp.mpf(5e307)),
+    # (2.25e308 + 0) / 2
+    (lambda: lossfns.mse([0.0, 0.0], [1.5e154, 0.0]), mp.mpf(1.5e154) ** 2 / 2),
+    # r^2 = 2.5e-341 underflows before its weight 3.6e33 meets it (found by hypothesis)
+    (lambda: lossfns.mse([0.0], [4.987243202620996e-171], sample_weight=[3.5783542164224135e33],
+                         reduction="none")[0],
+     mp.mpf(3.5783542164224135e33) * mp.mpf(4.987243202620996e-171) ** 2),
+    # 2 r / 4 = 4e308 / 4 for the first of four samples of the mean
+    (lambda: lossfns.mse.grad([-1e308, 0.0, 0.0, 0.0], [1e308, 0.0, 0.0, 0.0])[0],
+     mp.mpf(1e308)),
+    # a mean's share of a weight below the range: 1e-320 / 1e10 (0 in float64) times 1e308
+    (lambda: lossfns.mae([0.0, 0.0], [0.0, 1e308], sample_weight=[1e10, 1e-320]),
+     mp.mpf(1e-320) * mp.mpf(1e308) / (mp.mpf(1e10) + mp.mpf(1e-320))),
+]
+
+
+@pytest.mark.parametrize(("call", "truth"), BEYOND_THE_RANGE)
+def test_terms_beyond_the_range_before_their_weights(call, truth):
     with np.errstate(all="raise"):
         assert close(call(), truth)
+
+
+@pytest.mark.parametrize(("call", "truth"), BEYOND_THE_RANGE)
+def test_without_a_wider_dtype_the_float64_answer_stays(call, truth, monkeypatch):
+    # where np.longdouble is float64 (Windows, macOS on ARM) nothing is re-evaluated: the
+    # term beyond the range stays inf (below it, 0), as the float64 evaluation gives it
+    monkeypatch.setitem(lossfns._core.WIDER_DTYPE, np.dtype(np.float64), None)
+    with np.errstate(all="raise"):
+        result = float(call())
+    assert result == (math.inf if truth > 1 else 0.0)
+
+
+BLOCK = lossfns._core.BLOCK_SIZE
+
+
+@pytest.mark.parametrize("n", [1, 2, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 5])
+@pytest.mark.parametrize("where", [0, -1])
+def test_a_term_beyond_the_range_in_any_block(n, where):
+    # one residual of 2e308 among zeros, first or last, in one block or in several: the
+    # mean is 2e308 / n, the gradient of its term 4e308 / n (both in range for n > 3)
+    y, p = np.zeros(n), np.zeros(n)
+    y[where], p[where] = -1e308, 1e308
+    with np.errstate(all="raise"):
+        mean, grad = lossfns.mae.value_and_grad(y, p)
+        none = lossfns.mse(y, p, sample_weight=np.full(n, 1e-300), reduction="none")
+        mse_grad = lossfns.mse.grad(y, p)
+    assert close(mean, 2 * mp.mpf(1e308) / n) and close(grad[where], mp.mpf(1) / n)
+    assert close(none[where], mp.mpf(2e308) ** 2 * mp.mpf(1e-300))
+    assert close(mse_grad[where], 4 * mp.mpf(1e308) / n, strict=True) or n < 4
+    assert np.all(np.delete(none, where) == 0) and np.all(np.delete(mse_grad, where) == 0)
+
+
+@pytest.mark.parametrize("n", [2, BLOCK + 1, 2 * BLOCK + 5])
+def test_a_share_below_the_range_in_any_block(n):
+    # the last weight's share of the mean, 1e-320 / (1e10 (n - 1)), is 0 in float64; its
+    # term of 1e308 makes it count
+    y, p, w = np.zeros(n), np.zeros(n), np.full(n, 1e10)
+    p[-1], w[-1] = 1e308, 1e-320
+    with np.errstate(all="raise"):
+        mean = lossfns.mae(y, p, sample_weight=w)
+    assert close(mean, mp.mpf(1e-320) * mp.mpf(1e308) / (mp.mpf(1e10) * (n - 1) + mp.mpf(1e-320)))
+
+
+def test_terms_beyond_the_range_in_float32():
+    # float32 re-evaluates in float64: |r| = 6e38 before a weight of 1/4
+    y, p = np.float32([-3e38, 0]), np.float32([3e38, 0])
+    with np.errstate(all="raise"):
+        none = lossfns.mae(y, p, sample_weight=np.float32([0.25, 1]), reduction="none")
+        grad = lossfns.mse.grad(np.float32([-3e38, 0, 0, 0]), np.float32([3e38, 0, 0, 0]))
+    assert none.dtype == grad.dtype == np.float32
+    assert none[0] == np.float32(1.5e38) and grad[0] == np.float32(3e38)
 
 
 @pytest.mark.parametrize(
@@ -672,3 +748,134 @@ def test_a_soft_target_just_past_the_largest_float():
         soft = lossfns.softmax_cross_entropy([target], [logits], reduction="none")[0]
     truth = mp.fsum(mp.mpf(t) * (mp.mpf(MAX) - mp.mpf(v)) for t, v in zip(target, logits))
     assert soft == MAX and close(soft, truth) and not close(soft, truth, strict=True)
+
+
+# -------------------------------------------------------------------------- boosting
+
+
+def _weighted_loss_sum(term, y, w, c):
+    return mp.fsum(mp.mpf(wi) * term(mp.mpf(yi), mp.mpf(c)) for yi, wi in zip(y, w))
+
+
+INIT_TERMS = {
+    "mae": (lossfns.mae, {}, lambda y, c: abs(c - y)),
+    "pinball": (lossfns.pinball, {"quantile": 0.3},
+                lambda y, c: max(mp.mpf(0.3) * (y - c), (mp.mpf(0.3) - 1) * (y - c))),
+    "mape": (lossfns.mape, {}, lambda y, c: abs(c - y) / abs(y)),
+}
+# the summed gradient of the convex losses without a closed-form minimiser
+INIT_SLOPES = {
+    "huber": (lossfns.huber, {"delta": 1.0}, lambda r: max(-1, min(1, r))),
+    "log_cosh": (lossfns.log_cosh, {}, lambda r: mp.tanh(r)),
+}
+targets = st.lists(st.tuples(anything, st.one_of(st.just(1.0), weight)), min_size=1, max_size=5)
+
+
+@settings(max_examples=60)
+@example("mse", [(1e308, 1.0), (1e308, 1.0), (1.0, 1.0)])  # sum of y beyond the range
+@example("mae", [(1e308, 1.0), (1e308, 1.0)])  # (y1 + y2) / 2 beyond the range
+@example("mape", [(5e-324, 1.0), (1.0, 1.0)])  # 1 / |y| beyond the range
+@example("huber", [(1e308, 1.0), (-1e308, 1.0), (1.0, 1.0)])  # the bracket's width
+@example("mae", [(1.0, 1e308), (2.0, 1e308), (3.0, 1e308)])  # summed weights
+@example("log_cosh", [(3.6694497957356955e-158, 6.401394298828908e+306),  # Brent did not
+                      (4.180299349660873e+16, 1.0), (1.4098646257003028e+235, 1.0)])  # converge
+@example("log_cosh", [(3.6694497957356955e-158, 6.401394298828908e+306),  # its bracket,
+                      (-1.4098646271808994e+235, 1.0)])  # scaled by 2^-780, lost its sign
+@given(st.sampled_from(["mse", "mae", "pinball", "mape", "huber", "log_cosh", "bce", "smape"]),
+       targets)
+def test_init_score_over_the_whole_range(name, samples):
+    # the minimiser of sum w l(y, c), finite for finite data, under strict floating point,
+    # against an independent criterion: the weighted mean and log-odds in mpmath; for the
+    # piecewise-linear losses no data point does better (their minimum is at one); for the
+    # convex ones the mpmath slope changes sign within a few ulps of c
+    from lossfns import boosting
+
+    y, w = (list(column) for column in zip(*samples))
+    if name == "bce":
+        y = [min(abs(v), 1.0) for v in y]
+    if name == "mape":
+        y = [v if v != 0 else 1.0 for v in y]
+    loss = {"mse": lossfns.mse, "bce": lossfns.binary_cross_entropy_with_logits,
+            "smape": lossfns.smape, **{k: v[0] for k, v in {**INIT_TERMS, **INIT_SLOPES}.items()}}[name]
+    hyper = {**INIT_TERMS, **INIT_SLOPES}.get(name, (None, {}))[1]
+    if name == "bce":
+        positive = mp.fsum(mp.mpf(a) * b for a, b in zip(w, y))
+        negative = mp.fsum(mp.mpf(a) * (1 - mp.mpf(b)) for a, b in zip(w, y))
+        assume(positive > 0 and negative > 0)
+    with np.errstate(all="raise"):
+        c = boosting.init_score(loss, y, sample_weight=w, **hyper)
+    assert np.isfinite(c), (name, y, w, c)
+    if name == "mse":
+        truth = mp.fsum(mp.mpf(a) * b for a, b in zip(w, y)) / mp.fsum(w)
+        assert close(c, truth, scale=mp.fsum(mp.mpf(a) * abs(b) for a, b in zip(w, y)) / mp.fsum(w))
+    elif name == "bce":
+        # each sum carries a relative rounding, which its logarithm turns into an absolute
+        # one (of 1 - y = 1 at y = 3e-181, say): the error is relative to |log| + 1 each
+        scale = abs(mp.log(positive)) + abs(mp.log(negative)) + 2
+        assert close(c, mp.log(positive / negative), scale=scale), (y, w, c)
+    elif name in INIT_TERMS:
+        term = INIT_TERMS[name][2]
+        best = min(_weighted_loss_sum(term, y, w, v) for v in y)
+        assert _weighted_loss_sum(term, y, w, c) <= best * (1 + 64 * EPS), (name, y, w, c)
+    elif name in INIT_SLOPES:
+        slope = INIT_SLOPES[name][2]
+
+        def total_slope(v):
+            return mp.fsum(mp.mpf(b) * slope(v - mp.mpf(a)) for a, b in zip(y, w))
+
+        # Brent's tolerance: 4 eps |c| (or the smallest normal number), then rounding; and
+        # the float sum of the slopes, whose sign is known only to its rounding (at
+        # y = [4e16, 0, -1e235], -1 + tanh(c) + 1 is 0 for every |c| < 1e-16)
+        step = 8 * max(abs(mp.mpf(c)) * EPS, TINY)
+        rounding = 8 * EPS * mp.fsum(abs(mp.mpf(b) * slope(mp.mpf(c) - mp.mpf(a)))
+                                     for a, b in zip(y, w))
+        assert total_slope(c - step) <= rounding and total_slope(c + step) >= -rounding, (
+            name, y, w, c)
+
+
+HESSIAN_POLICIES = ("exact", "majoriser", "constant", "floor")
+OBJECTIVE_GRADIENTS = {
+    "mse": (lossfns.mse, {}, lambda y, p: 2 * (p - y)),
+    "mae": (lossfns.mae, {}, lambda y, p: mp.sign(p - y)),
+    "huber": (lossfns.huber, {"delta": 1.0}, lambda y, p: max(-1, min(1, p - y))),
+    "bce": (lossfns.binary_cross_entropy_with_logits, {}, lambda y, z: sigmoid(z) - y),
+}
+
+
+@settings(max_examples=60)
+@example("mse", "majoriser", [(1e308, -1e308, 1.0), (0.0, 0.0, 1.0)])  # |r| = 2e308
+@example("mae", "majoriser", [(1e308, -1e308, 1e308), (0.0, 0.0, 1.0)])
+@example("bce", "floor", [(0.0, 0.0, 2.2250738585072014e-308)])  # w floor underflows
+@given(st.sampled_from(sorted(OBJECTIVE_GRADIENTS)), st.sampled_from(sorted(HESSIAN_POLICIES)),
+       st.lists(st.tuples(anything, anything, st.one_of(st.just(1.0), st.floats(0, MAX))),
+                min_size=1, max_size=4))
+def test_objective_over_the_whole_range(name, policy, rows):
+    # grad and hess of an objective under strict floating point for data anywhere: the
+    # gradient as its mpmath truth (inf where that is beyond the range), the Hessian
+    # non-negative and finite wherever the weight times its curvature is
+    from lossfns import boosting
+
+    loss, hyper, gradient = OBJECTIVE_GRADIENTS[name]
+    assume(policy in boosting._POLICIES[loss][1])
+    y, p, w = (np.array(column) for column in zip(*rows))
+    if name == "bce":
+        y = np.minimum(np.abs(y), 1.0)
+    objective = boosting.objective(loss, hessian=policy, **hyper)
+    with np.errstate(all="raise"):
+        g, h = objective(y, p, w)
+    for yi, pi, wi, gi, hi in zip(y, p, w, g, h):
+        assert close(gi, mp.mpf(wi) * gradient(mp.mpf(yi), mp.mpf(pi))), (name, policy, rows, g)
+        assert hi >= 0 and (np.isfinite(hi) or wi > 1), (name, policy, rows, h)
+
+
+def test_init_score_sums_without_a_wider_dtype(monkeypatch):
+    # where np.longdouble is float64 the sums of init_score run in float64 on weights scaled
+    # to a largest of 1: weights near the largest float still do not overflow
+    from lossfns import boosting
+
+    monkeypatch.setattr(boosting, "SUMS_DTYPE", np.dtype(np.float64))
+    with np.errstate(all="raise"):
+        mean = boosting.init_score(lossfns.mse, [1e308, 1e308, 1.0], sample_weight=[MAX] * 3)
+        odds = boosting.init_score(lossfns.binary_cross_entropy_with_logits, [1.0, 0.0, 0.0],
+                                   sample_weight=[MAX] * 3)
+    assert close(mean, (2 * mp.mpf(1e308) + 1) / 3) and close(odds, -mp.log(2))

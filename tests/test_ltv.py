@@ -794,3 +794,13 @@ def test_bad_decile_bins(n_bins, error, message):
         lossfns.decile_table([1.0, 2, 3, 4, 5], [1.0, 2, 3, 4, 5], n_bins=n_bins)
     with pytest.raises(ValueError, match="shapes differ"):
         lossfns.decile_table([1.0, 2, 3], [1.0, 2])
+
+
+def test_ziln_quantile_of_a_level_below_the_float32_range():
+    # q = 1e-300 is a valid level, though not a float32 number: it is read in float64 (the
+    # computation's precision), not cast through float32 (which raised under strict
+    # floating point); the quantile is 0 where q <= 1 - p, here for every row
+    logits = np.float32([[0.0, 1.0, 0.5], [3.0, -2.0, 0.0]])
+    with np.errstate(all="raise"):
+        quantile = lossfns.ziln_quantile(logits, 1e-300)
+    assert quantile.dtype == np.float32 and np.all(quantile == 0)
