@@ -118,13 +118,18 @@ formula of footprint above about 8. Smaller blocks cost per-block overhead inste
 code's time in blocks of 6 250, 1.15x in blocks of 16 000); hence the larger of the
 budget and one input array.
 
-Measured (``/tmp`` scripts of issue 12, interleaved with the tuned code of commit
-5321800, process CPU time, a process working at 10^5 float64 entries only, load average
-about 9.5; page faults per call from ``getrusage``), at 10^5 entries, budget 0.8 / 1.0 /
-1.2 MB / none (blocks of 16 000): BCE with logits (footprint 13) 1.22 / 1.16 / 1.15 /
-1.26x the tuned code's time, focal (20) 1.31 / 1.23 / 1.20 / 1.30x, logistic (10) 1.02 /
-1.00 / 1.12 / 1.16x; without a budget 424-534 faults per call, with 1.0 MB 3-66. Below
-about 10^5 entries a formula of large footprint may still be trimmed."""
+Measured at 10^5 entries (value and gradient against the tuned code of commit 5321800,
+one thread, process CPU time, interleaved; the machine shared, load average 5-10):
+page faults per call from ``getrusage`` in a process working at that size, without
+the budget / with it: BCE with logits 507 / 0, focal 523 / 0, Huber 0 / 0, BPR 702 /
+542 (the tuned code's 484: BPR's two gradients alone pass glibc's threshold). Budgets
+alternated in one process (0.8 / 1.0 / 1.2 MB / none): BCE with logits 1.22 / 1.16 /
+1.15 / 1.26x the tuned code's time, focal (before it named s and r) 1.31 / 1.23 / 1.20
+/ 1.30x, logistic 1.02 / 1.00 / 1.12 / 1.16x. ``bench/compare.py --clock process``
+(every loss at 10^5 first):
+BCE with logits 1.14x with the budget (``bench/results.json``), 1.21x without
+(``--block-budget 1000000000000``). Below about 10^5 entries a formula of large
+footprint may still be trimmed."""
 
 
 def block_entries(footprint: int | None, itemsize: int, whole: int) -> int:
