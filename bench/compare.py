@@ -4,9 +4,17 @@ The earlier version is imported from a ``git worktree`` of a commit (by default 
 commit before the readable rewrite of issue 12, ``BEFORE``) under the name
 ``lossfns_before``, so both run in one process on the same data: ``value_and_grad`` of
 every loss in ``bench/speed.py``, at 10^5, 10^6 and 10^7 entries, one thread, repeats
-interleaved (the order alternates every repeat). The ratio reported is the median of the
+interleaved (the order rotates every repeat). The ratio reported is the median of the
 per-repeat ratios now / before, with its interquartile range. No copy of the old code is
-committed: the worktree lives in a temporary folder.
+committed: the worktree lives in a temporary folder. With ``--torch``, PyTorch's forward
+and backward pass (``bench/speed.py``'s equivalent of each loss) runs as a third
+contestant in the same repeats, so that both versions' ratios to torch come from one run.
+
+Every loss is timed at the smallest size before any loss at the next: glibc's allocator
+raises its thresholds for returning memory to the system once a large array is freed
+(to twice the largest freed array, up to 64 MB), so a loss timed at 10^5 after another
+ran at 10^6 would never see the heap trimming (and the page faults) that a process
+working at 10^5 sees. Sizes in ascending order measure each size as such a process does.
 
 Usage (from the repository root)::
 
@@ -14,6 +22,7 @@ Usage (from the repository root)::
     python bench/compare.py --before <commit>        # against another commit
     python bench/compare.py --json bench/results.json   # also store the ratios
     python bench/compare.py --block-size 16384       # the current code in other blocks
+    python bench/compare.py --torch                  # torch as a third contestant
 """
 
 from __future__ import annotations
@@ -75,49 +84,57 @@ def _time(function, number: int, clock) -> float:
     return (clock() - start) / number
 
 
-def measure(now, before, data, repeats: int, budget: float, clock=time.perf_counter) -> dict:
-    calls = {"now": lambda: now.call(data), "before": lambda: before.call(data)}
+def measure(calls: dict, repeats: int, budget: float, clock=time.perf_counter) -> dict:
+    """Interleaved timings of ``calls`` (``now``, ``before`` and maybe ``torch``): the order
+    rotates every repeat; ratios of now and before to the others, per repeat."""
     numbers = {k: speed._calibrate(f, budget) for k, f in calls.items()}
     samples = {k: [] for k in calls}
+    names = list(calls)
     gc.collect()
     for r in range(repeats):
-        for name in ("now", "before") if r % 2 == 0 else ("before", "now"):
+        for name in names[r % len(names):] + names[: r % len(names)]:
             samples[name].append(_time(calls[name], numbers[name], clock))
-    ratios = [a / b for a, b in zip(samples["now"], samples["before"])]
-    return {
-        "now": speed._summary(samples["now"]),
-        "before": speed._summary(samples["before"]),
-        "ratio": speed._summary(ratios),
-    }
+    row = {name: speed._summary(times) for name, times in samples.items()}
+    pairs = [("ratio", "now", "before")]
+    if "torch" in calls:
+        pairs += [("now_over_torch", "now", "torch"), ("before_over_torch", "before", "torch")]
+    for key, a, b in pairs:
+        row[key] = speed._summary([x / y for x, y in zip(samples[a], samples[b])])
+    return row
 
 
 def run(before_module, sizes=SIZES, repeats=None, budget=0.02, only=None, log=print,
-        clock="wall") -> dict:
+        clock="wall", torch=False) -> dict:
     import lossfns
 
     now_cases, _ = speed._cases(lossfns)
     before_cases, _ = speed._cases(before_module)
-    results = {}
-    for now, before in zip(now_cases, before_cases):
-        if only and now.name not in only:
-            continue
-        results[now.name] = []
-        for n in sizes:
+    pairs = [(now, before) for now, before in zip(now_cases, before_cases)
+             if not only or now.name in only]
+    results = {now.name: [] for now, _ in pairs}
+    for n in sorted(sizes):  # every loss at one size before the next (see the docstring)
+        for now, before in pairs:
             data = now.make(n, np.random.default_rng(0))
+            calls = {"now": lambda: now.call(data), "before": lambda: before.call(data)}
+            if torch:
+                calls["torch"] = speed._torch_call(now, data)
             reps = repeats or (7 if n >= 10**7 else 11)
-            row = {"n": n, **measure(now, before, data, reps, budget, CLOCKS[clock])}
+            row = {"n": n, **measure(calls, reps, budget, CLOCKS[clock])}
             results[now.name].append(row)
             ratio = row["ratio"]
             log(f"{now.name:34s} n={n:>9.0e}  now {row['now']['median'] * 1e3:9.3f} ms"
                 f"  before {row['before']['median'] * 1e3:9.3f} ms"
-                f"  now/before {ratio['median']:5.2f} [{ratio['q25']:.2f}, {ratio['q75']:.2f}]")
+                f"  now/before {ratio['median']:5.2f} [{ratio['q25']:.2f}, {ratio['q75']:.2f}]"
+                + (f"  now/torch {row['now_over_torch']['median']:5.2f}"
+                   f"  before/torch {row['before_over_torch']['median']:5.2f}" if torch else ""))
     missed = [
         f"{name} at n={row['n']:.0e}: {row['ratio']['median']:.2f}"
         for name, rows in results.items()
         for row in rows
         if row["ratio"]["median"] > TARGET
     ]
-    return {"losses": results, "target": TARGET, "missed": missed, "clock": clock}
+    return {"losses": results, "target": TARGET, "missed": missed, "clock": clock,
+            "torch": torch}
 
 
 def main(argv=None) -> int:
@@ -135,6 +152,11 @@ def main(argv=None) -> int:
     parser.add_argument("--block-size", type=int,
                         help="evaluate the current code in blocks of this many entries "
                              "(how lossfns._core.BLOCK_SIZE was chosen)")
+    parser.add_argument("--block-budget", type=int,
+                        help="evaluate the current code with this lossfns._core.BLOCK_BUDGET "
+                             "(bytes of a block's live arrays; how it was chosen)")
+    parser.add_argument("--torch", action="store_true",
+                        help="time torch's forward and backward pass too, in the same repeats")
     parser.add_argument("--json", type=Path,
                         help="store the results under 'before_after' in this JSON file")
     args = parser.parse_args(argv)
@@ -143,12 +165,21 @@ def main(argv=None) -> int:
         import lossfns._core
 
         lossfns._core.BLOCK_SIZE = args.block_size
+    if args.block_budget:
+        import lossfns._core
+
+        lossfns._core.BLOCK_BUDGET = args.block_budget
     repeats, budget = (3, 0.002) if args.quick else (args.repeats, 0.02)
-    results = run(before_module, args.sizes, repeats, budget, args.only, clock=args.clock)
+    load_before = os.getloadavg()
+    results = run(before_module, args.sizes, repeats, budget, args.only, clock=args.clock,
+                  torch=args.torch)
+    # the machine's load (1, 5 and 15 minute averages) when the run began and ended
+    results["load_average"] = {"start": load_before, "end": os.getloadavg()}
     results["before"] = str(args.before_path) if args.before_path else args.before
     import lossfns._core
 
     results["block_size"] = lossfns._core.BLOCK_SIZE
+    results["block_budget"] = lossfns._core.BLOCK_BUDGET
     print("target now/before <=", TARGET, ":", "met" if not results["missed"] else "missed:")
     for line in results["missed"]:
         print("  " + line)

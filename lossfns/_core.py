@@ -18,7 +18,10 @@ How a loss is made, in five steps (``regression.huber`` is a short complete exam
    block is in cache.
 3. **The decorator** — :func:`loss`, or :func:`elementwise_loss` for a loss elementwise in a
    scalar prediction (which then also has ``hess`` and ``grad_hess``), naming the
-   formula(s) the declaration uses so that the book can show them. The result is a
+   formula(s) the declaration uses so that the book can show them, and, for a row-wise
+   loss, their ``footprint``: the most arrays of a block's size they keep alive at once
+   (``tests/test_shared.py`` measures it and fails while a declaration is below the
+   measurement; the block size follows from it, see :data:`BLOCK_BUDGET`). The result is a
    :class:`Loss` with ``grad``, ``value_and_grad`` (and ``hess``, ``grad_hess``), each with
    the declaration's own signature.
 4. **The API** — the name in the family module's ``__all__`` (and so in ``lossfns``), an
@@ -54,6 +57,8 @@ from ._namespace import array_namespace
 __all__ = [
     "REDUCTIONS",
     "BLOCK_SIZE",
+    "BLOCK_BUDGET",
+    "block_entries",
     "Loss",
     "ElementwiseLoss",
     "Measure",
@@ -82,18 +87,61 @@ __all__ = [
 REDUCTIONS = ("mean", "sum", "none")
 
 BLOCK_SIZE = 16_000
-"""Entries per array in one block of a row-wise evaluation (:func:`evaluate_in_blocks`).
+"""Entries per array in one block of a row-wise evaluation (:func:`evaluate_in_blocks`),
+at most; a formula with many temporaries gets smaller blocks (:data:`BLOCK_BUDGET`).
 
-A formula holds a dozen temporaries the size of its block. At 16 000 float64 entries
-(125 KiB) each stays below glibc's 128 KiB threshold for serving an allocation with
-``mmap``; larger blocks are faster per entry once the process has freed a large array
-(which raises glibc's thresholds), but at 10^5 entries they make the allocator return
-and re-fault its heap on every call. Measured (``bench/compare.py --clock process
+At 16 000 float64 entries (125 KiB) each temporary stays below glibc's 128 KiB threshold
+for serving an allocation with ``mmap``. Measured (``bench/compare.py --clock process
 --block-size``, value and gradient against the tuned code of commit 5321800, one
-thread; page faults per call from ``getrusage``): at 10^5 entries, blocks of 32 768 took
-4.6x the tuned code's time for BCE with logits with 1 181 faults per call and 6.6x for
-MSE, blocks of 16 000 3.0x and 1.23x, blocks of 8 192 1.7x and 1.65x with no faults; at
-10^6 entries 32 768 was best (1.07-1.28x), 16 000 within 0.1 of it."""
+thread; page faults per call from ``getrusage``): at 10^5 entries, blocks of 32 768
+took 4.6x the tuned code's time for BCE with logits with 1 181 faults per call and 6.6x
+for MSE, blocks of 16 000 3.0x and 1.23x, blocks of 8 192 1.7x and 1.65x with no faults;
+at 10^6 entries 32 768 was best (1.07-1.28x), 16 000 within 0.1 of it. (The faults are
+the heap trimming that :data:`BLOCK_BUDGET` now prevents for formulas of many
+temporaries; the cheap ones keep large blocks, whose per-block overhead, about 40 us,
+is what made MSE slower in smaller ones.)"""
+
+BLOCK_BUDGET = 1_000_000
+"""Bytes that the arrays a formula keeps alive over one block may take together, or the
+bytes of one of its whole input arrays where those are more (:func:`block_entries`).
+
+A block holds at most ``budget / (footprint * itemsize)`` entries per array (and at most
+:data:`BLOCK_SIZE`), where ``footprint`` is the formula's declared count of block-sized
+arrays alive at once (:func:`loss`). Why: once a process has freed an array of ``m``
+bytes that glibc served with ``mmap`` (the gradient of the previous call, say), glibc
+serves allocations below ``m`` from its heap and gives the heap's top back to the system
+whenever more than ``2 m`` of it is free (its dynamic ``mmap`` and trim thresholds). A
+call returns a gradient of the size of its input, so its heap holds that gradient plus
+one block's temporaries; when these take more than about one more gradient, every call
+ends by trimming the heap and the next faults it back in, page by page, and at 10^5
+float64 entries (a gradient of 800 kB) blocks of 16 000 entries do that for every
+formula of footprint above about 8. Smaller blocks cost per-block overhead instead (at
+10^6 entries, where the thresholds have risen to megabytes, focal took 1.23x the tuned
+code's time in blocks of 6 250, 1.15x in blocks of 16 000); hence the larger of the
+budget and one input array.
+
+Measured at 10^5 entries (value and gradient against the tuned code of commit 5321800,
+one thread, process CPU time, interleaved; the machine shared, load average 5-10):
+page faults per call from ``getrusage`` in a process working at that size, without
+the budget / with it: BCE with logits 507 / 0, focal 523 / 0, Huber 0 / 0, BPR 702 /
+542 (the tuned code's 484: BPR's two gradients alone pass glibc's threshold). Budgets
+alternated in one process (0.8 / 1.0 / 1.2 MB / none): BCE with logits 1.22 / 1.16 /
+1.15 / 1.26x the tuned code's time, focal (before it named s and r) 1.31 / 1.23 / 1.20
+/ 1.30x, logistic 1.02 / 1.00 / 1.12 / 1.16x. ``bench/compare.py --clock process``
+(every loss at 10^5 first):
+BCE with logits 1.14x with the budget (``bench/results.json``), 1.21x without
+(``--block-budget 1000000000000``). Below about 10^5 entries a formula of large
+footprint may still be trimmed."""
+
+
+def block_entries(footprint: int | None, itemsize: int, whole: int) -> int:
+    """Entries per array in one block of a formula that keeps ``footprint`` block-sized
+    arrays of ``itemsize`` bytes alive at once, evaluated on arrays of ``whole`` entries
+    (``footprint=None``, not declared: the full :data:`BLOCK_SIZE`)."""
+    if footprint is None:
+        return BLOCK_SIZE
+    budget = max(BLOCK_BUDGET, whole * itemsize)
+    return max(1, min(BLOCK_SIZE, budget // (footprint * itemsize)))
 
 
 Formula = Callable[..., tuple[Any, Any, Any]]
@@ -763,16 +811,19 @@ def evaluate_in_blocks(
     value: bool,
     grad: bool,
     hess: bool,
+    footprint: int | None = None,
     alarm: RangeAlarm | None = None,
 ):
     """Evaluate a row-wise ``formula`` on blocks of rows and reduce as ``weighting`` says.
 
-    Each block holds about :data:`BLOCK_SIZE` entries per array, so the formula's
-    temporaries stay in the processor's cache and a reduced value never holds one value
-    per sample in memory. The entry checks run on each block just before it is evaluated.
-    The scaled derivatives are written straight into the result arrays (``out=``): this is
-    the one place of the library that writes into a buffer, and it saves a copy of every
-    derivative. Results equal those of one call on the whole arrays, up to the order of
+    Each block holds up to :data:`BLOCK_SIZE` entries per array, fewer for a formula whose
+    ``footprint`` (block-sized arrays alive at once) would pass its budget
+    (:data:`BLOCK_BUDGET`, :func:`block_entries`), so the formula's temporaries stay in
+    the processor's cache, the allocator keeps its heap from call to call, and a reduced
+    value never holds one value per sample in memory. The entry checks run on each block
+    just before it is evaluated. The scaled derivatives are written straight into the
+    result arrays (``out=``): this is the one place of the library that writes into a
+    buffer, and it saves a copy of every derivative. Results equal those of one call on the whole arrays, up to the order of
     the summation of the value.
 
     Given a listening ``alarm`` (:class:`RangeAlarm`), in a block where an over- or
@@ -782,7 +833,9 @@ def evaluate_in_blocks(
     """
     whole = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
     n_rows = len(whole[0])
-    rows_per_block = max(1, BLOCK_SIZE // max(math.prod(a.shape[1:]) for a in whole))
+    widest = max(math.prod(a.shape[1:]) for a in whole)  # entries in a row
+    entries = block_entries(footprint, weighting.dtype.itemsize, n_rows * widest)
+    rows_per_block = max(1, entries // widest)
     value_sum, pieces, results = [], [], [None, None]
     for start in range(0, n_rows, rows_per_block):
         rows = slice(start, start + rows_per_block)
@@ -896,6 +949,7 @@ class Terms:
         self.weighting = Weighting(sample_weight, reduction, sample_shape, dtype, mean_weights)
         # outside NumPy a formula runs in one piece (see lossfns._namespace), checks first
         self.blocks = rowwise and self.weighting.xp is np
+        self.footprint = None  # block-sized arrays the formula keeps alive: set by its Loss
         if not self.blocks:
             _run_checks(checks, arrays)
 
@@ -910,7 +964,7 @@ class Terms:
             if self.blocks:
                 return evaluate_in_blocks(
                     formula, self.arrays, self.checks, self.weighting,
-                    value=value, grad=grad, hess=hess, alarm=alarm,
+                    value=value, grad=grad, hess=hess, footprint=self.footprint, alarm=alarm,
                 )
             v, g, h = formula(*self.arrays, value=value, grad=grad, hess=hess)
             w, factor = self.weighting, self.weighting.factor
@@ -951,8 +1005,14 @@ class _Differentiable:
         ),
     }
 
-    def __init__(self, declaration: Callable[..., Terms], formulas: tuple[Formula, ...]) -> None:
+    def __init__(
+        self,
+        declaration: Callable[..., Terms],
+        formulas: tuple[Formula, ...],
+        footprint: int | None = None,
+    ) -> None:
         functools.update_wrapper(self, declaration)
+        self.footprint = footprint
         self.__doc__ = terminal_docstring(declaration.__doc__)
         self.sphinx_doc = declaration.__doc__
         self.formulas = formulas
@@ -976,7 +1036,9 @@ class _Differentiable:
         return method
 
     def _terms(self, *args: Any, **kwargs: Any) -> Terms:
-        return self._declaration(*args, **kwargs)
+        terms = self._declaration(*args, **kwargs)
+        terms.footprint = self.footprint
+        return terms
 
     def __call__(self, *args: Any, **kwargs: Any):
         if _namespace.is_plain(args, kwargs):  # NumPy: no dispatch
@@ -1036,28 +1098,35 @@ class ElementwiseLoss(Loss):
     }
 
 
-def _decorator(kind: type, formula):
+def _decorator(kind: type, formula, footprint: int | None = None):
     formulas = formula if isinstance(formula, tuple) else (formula,)
 
     def decorate(declaration: Callable[..., Terms]):
-        return kind(declaration, formulas)
+        return kind(declaration, formulas, footprint)
 
     return decorate
 
 
-def loss(formula: Formula | tuple[Formula, ...], *, hessian: bool = False):
+def loss(
+    formula: Formula | tuple[Formula, ...], *, hessian: bool = False, footprint: int | None = None
+):
     """Decorate a declaration that validates its arguments into :class:`Terms` of
     ``formula`` (or one of a tuple of formulas) to make a :class:`Loss`; with
     ``hessian=True`` the formula also gives the Hessian's diagonal (softmax
     cross-entropy: :math:`p_c(1 - p_c)` per class), and the loss has ``hess`` and
-    ``grad_hess`` like an :class:`ElementwiseLoss`."""
-    return _decorator(ElementwiseLoss if hessian else Loss, formula)
+    ``grad_hess`` like an :class:`ElementwiseLoss`.
+
+    ``footprint``, for a row-wise loss, is the most arrays of a block's size (the block's
+    rows times the widest row) that its formulas keep alive at once, their results
+    included, whatever they are asked for; the block size follows from it
+    (:data:`BLOCK_BUDGET`), and ``tests/test_shared.py`` measures it."""
+    return _decorator(ElementwiseLoss if hessian else Loss, formula, footprint)
 
 
-def elementwise_loss(formula: Formula | tuple[Formula, ...]):
+def elementwise_loss(formula: Formula | tuple[Formula, ...], *, footprint: int | None = None):
     """Like :func:`loss`, for a loss elementwise in a scalar prediction (adds ``hess``
     and ``grad_hess``)."""
-    return _decorator(ElementwiseLoss, formula)
+    return _decorator(ElementwiseLoss, formula, footprint)
 
 
 # ------------------------------------------------------------- information measures
@@ -1085,7 +1154,7 @@ class Measure(_Differentiable):
     kind = "measure"
 
     def _terms(self, *args: Any, **kwargs: Any) -> Terms:
-        terms = self._declaration(*args, **kwargs)
+        terms = super()._terms(*args, **kwargs)
         if terms.weighting.reduction != "none" or terms.weighting.weighted:
             raise TypeError(f"{self.__qualname__} must not reduce or weight its values")
         return terms

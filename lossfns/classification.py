@@ -89,7 +89,7 @@ def _product(*factors):
     return np.ldexp(mantissa, exponent)
 
 
-@elementwise_loss(_bce_with_logits_formula)
+@elementwise_loss(_bce_with_logits_formula, footprint=13)
 def binary_cross_entropy_with_logits(
     y_true, logits, *, pos_weight=None, sample_weight=None, reduction="mean"
 ):
@@ -213,7 +213,7 @@ def _bce_at_the_ends(y, p, *, value, grad, hess):
     )
 
 
-@elementwise_loss((_bce_formula, _bce_at_the_ends))
+@elementwise_loss((_bce_formula, _bce_at_the_ends), footprint=11)
 def binary_cross_entropy(y_true, y_prob, *, sample_weight=None, reduction="mean"):
     r"""Binary cross-entropy of targets and predicted probabilities.
 
@@ -351,7 +351,7 @@ def _class_vector(values, name, n_classes, dtype, high=None):
 _LOGIT_ROW_CHECKS = ((1, finite("logits")),)
 
 
-@loss((_softmax_ce_formula, _softmax_ce_index_formula), hessian=True)
+@loss((_softmax_ce_formula, _softmax_ce_index_formula), hessian=True, footprint=9)
 def softmax_cross_entropy(
     y_true, logits, *, label_smoothing=0.0, class_weight=None, sample_weight=None, reduction="mean"
 ):
@@ -454,7 +454,7 @@ def softmax_cross_entropy(
     )
 
 
-@loss(_softmax_ce_formula)
+@loss(_softmax_ce_formula, footprint=9)
 def multi_positive_softmax_cross_entropy(y_true, logits, *, sample_weight=None, reduction="mean"):
     r"""Softmax cross-entropy with several positive classes per row, averaged over them.
 
@@ -542,7 +542,7 @@ def _logistic_formula(y, f, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_logistic_formula)
+@elementwise_loss(_logistic_formula, footprint=10)
 def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
     r"""Logistic loss of labels in {-1, +1} and raw scores.
 
@@ -618,7 +618,7 @@ def _squared_hinge_formula(y, f, *, margin, value, grad, hess):
     )
 
 
-@elementwise_loss(_hinge_formula)
+@elementwise_loss(_hinge_formula, footprint=5)
 def hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Hinge loss of labels in {-1, +1} and raw scores.
 
@@ -670,7 +670,7 @@ def hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     )
 
 
-@elementwise_loss(_squared_hinge_formula)
+@elementwise_loss(_squared_hinge_formula, footprint=7)
 def squared_hinge(y_true, scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Squared hinge loss of labels in {-1, +1} and raw scores.
 
@@ -766,7 +766,7 @@ def _crammer_singer_formula(y, f, *, margin, value, grad, hess):
 _MULTICLASS_HINGE = {"crammer_singer": _crammer_singer_formula, "weston_watkins": _weston_watkins_formula}
 
 
-@loss((_crammer_singer_formula, _weston_watkins_formula))
+@loss((_crammer_singer_formula, _weston_watkins_formula), footprint=4)
 def multiclass_hinge(
     y_true, scores, *, margin=1.0, method="crammer_singer", sample_weight=None, reduction="mean"
 ):
@@ -857,16 +857,15 @@ def _focal_formula(y, z, *, gamma, alpha_1, alpha_0, value, grad, hess):
     #          + a0 (1 - y) p^g (p q (2g + 1) + g q r (g q - p)),
     # with p s and q r (each at most 1/e) formed first: s or r may be near the float maximum
     t = Logistic(z)
-    p, q = t.sigmoid, t.sigmoid_neg
+    p, q, s, r = t.sigmoid, t.sigmoid_neg, t.softplus_neg, t.softplus
     # the weights of the two terms, a1 y q^g and a0 (1 - y) p^g, with the alphas last in
     # the loss: a1 y underflows for a tiny alpha before meeting an s near 1e308
     focus_pos, focus_neg = y * q**gamma, (1 - y) * p**gamma
     if grad or hess:
-        ps, qr = p * t.softplus_neg, q * t.softplus
+        ps, qr = p * s, q * r
         positive, negative = alpha_1 * focus_pos, alpha_0 * focus_neg
     return (
-        alpha_1 * (focus_pos * t.softplus_neg) + alpha_0 * (focus_neg * t.softplus)
-        if value else None,
+        alpha_1 * (focus_pos * s) + alpha_0 * (focus_neg * r) if value else None,
         negative * (p + gamma * qr) - positive * (q + gamma * ps) if grad else None,
         positive * (p * q * (2 * gamma + 1) + gamma * ps * (gamma * p - q))
         + negative * (p * q * (2 * gamma + 1) + gamma * qr * (gamma * q - p))
@@ -874,7 +873,7 @@ def _focal_formula(y, z, *, gamma, alpha_1, alpha_0, value, grad, hess):
     )
 
 
-@elementwise_loss(_focal_formula)
+@elementwise_loss(_focal_formula, footprint=22)
 def focal_loss(y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, reduction="mean"):
     r"""Binary focal loss of targets and logits.
 
@@ -965,7 +964,7 @@ def _softmax_focal_formula(u, z, *, gamma, value, grad, hess):
     )
 
 
-@loss(_softmax_focal_formula)
+@loss(_softmax_focal_formula, footprint=15)
 def softmax_focal_loss(
     y_true, logits, *, gamma=2.0, alpha=None, sample_weight=None, reduction="mean"
 ):

@@ -145,7 +145,7 @@ def _ziln_formula(y, logits, *, value, grad, hess):
 # ----------------------------------------------------------------------------- loss
 
 
-@loss(_ziln_formula)
+@loss(_ziln_formula, footprint=8)
 def ziln_loss(y_true, logits, *, sample_weight=None, reduction="mean"):
     r"""Zero-inflated lognormal (ZILN) negative log-likelihood of customer values.
 

@@ -62,7 +62,7 @@ def _pairwise_hinge_formula(pos, neg, *, margin, value, grad, hess):
     )
 
 
-@elementwise_loss(_pairwise_hinge_formula)
+@elementwise_loss(_pairwise_hinge_formula, footprint=7)
 def pairwise_hinge(pos_scores, neg_scores, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Pairwise hinge (margin ranking) loss of a preferred and a less preferred score.
 
@@ -131,7 +131,7 @@ def _pairwise_logistic_formula(pos, neg, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_pairwise_logistic_formula)
+@elementwise_loss(_pairwise_logistic_formula, footprint=12)
 def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     r"""Bayesian personalised ranking loss: the negative log-likelihood of a preference.
 
@@ -193,7 +193,7 @@ def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     )
 
 
-@elementwise_loss(_pairwise_logistic_formula)
+@elementwise_loss(_pairwise_logistic_formula, footprint=12)
 def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     r"""Pairwise logistic (RankNet) loss: the same function as :func:`bpr`.
 
@@ -261,7 +261,7 @@ def _contrastive_formula(y, d, *, margin, value, grad, hess):
     )
 
 
-@elementwise_loss(_contrastive_formula)
+@elementwise_loss(_contrastive_formula, footprint=7)
 def contrastive(y_similar, distance, *, margin=1.0, sample_weight=None, reduction="mean"):
     r"""Contrastive loss of a pair's label and the distance between its embeddings.
 
@@ -446,7 +446,7 @@ def _subnormal(d):
     return (d > 0) & (d < array_namespace(d).finfo(d.dtype).smallest_normal)
 
 
-@loss(_triplet_formula)
+@loss(_triplet_formula, footprint=8)
 def triplet(
     anchor, positive, negative, *, margin=1.0, squared=False, sample_weight=None, reduction="mean"
 ):

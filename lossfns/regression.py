@@ -99,7 +99,7 @@ def _mse_formula(y, p, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_mse_formula)
+@elementwise_loss(_mse_formula, footprint=5)
 def mse(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Squared error of predictions.
 
@@ -157,7 +157,7 @@ def _mae_formula(y, p, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_mae_formula)
+@elementwise_loss(_mae_formula, footprint=5)
 def mae(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Absolute error of predictions.
 
@@ -229,7 +229,7 @@ def _huber_beyond_range(y, p, delta):
     return 2 * delta * (array_namespace(p).abs(_half_residual(y, p)) - delta / 4)
 
 
-@elementwise_loss(_huber_formula)
+@elementwise_loss(_huber_formula, footprint=5)
 def huber(y_true, y_pred, *, delta=1.0, sample_weight=None, reduction="mean"):
     r"""Huber loss: quadratic for small residuals, linear for large ones.
 
@@ -314,7 +314,7 @@ def _nonzero_targets(y):
         raise ValueError("y_true contains a zero target; the percentage error is undefined there")
 
 
-@elementwise_loss(_mape_formula)
+@elementwise_loss(_mape_formula, footprint=6)
 def mape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Absolute percentage error, in percent.
 
@@ -389,7 +389,7 @@ def _smape_formula(y, p, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_smape_formula)
+@elementwise_loss(_smape_formula, footprint=11)
 def smape(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Symmetric absolute percentage error, in percent, in [0, 200].
 
@@ -466,7 +466,7 @@ def _pinball_formula(y, p, *, quantile, value, grad, hess):
     )
 
 
-@elementwise_loss(_pinball_formula)
+@elementwise_loss(_pinball_formula, footprint=7)
 def pinball(y_true, y_pred, *, quantile=0.5, sample_weight=None, reduction="mean"):
     r"""Pinball (quantile) loss.
 
@@ -541,7 +541,7 @@ def _log_cosh_formula(y, p, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_log_cosh_formula)
+@elementwise_loss(_log_cosh_formula, footprint=12)
 def log_cosh(y_true, y_pred, *, sample_weight=None, reduction="mean"):
     r"""Log-cosh loss: about :math:`r^2/2` for small residuals, :math:`|r| - \log 2` for large.
 
@@ -902,7 +902,7 @@ def _watch_time_formula(c, t, z, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_watch_time_formula)
+@elementwise_loss(_watch_time_formula, footprint=12)
 def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, reduction="mean"):
     r"""Weighted logistic regression whose odds predict the expected watch time.
 

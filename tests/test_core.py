@@ -447,3 +447,35 @@ def test_strict_floating_point_at_extreme_logits():
 def test_a_hyper_parameter_beyond_the_float_range_is_a_value_error():
     with pytest.raises(ValueError, match="delta must be finite"):
         lossfns.huber([0.0], [1.0], delta=10**400)
+
+
+def test_a_block_keeps_its_formulas_live_arrays_within_the_budget():
+    # (lossfns._core.BLOCK_BUDGET says why: beyond it glibc trims its heap after every call)
+    assert _core.block_entries(None, 8, 10**5) == _core.BLOCK_SIZE  # no footprint declared
+    assert _core.block_entries(2, 8, 10**5) == _core.BLOCK_SIZE  # a cheap formula: full blocks
+    entries = _core.block_entries(20, 8, 10**5)
+    assert entries < _core.BLOCK_SIZE
+    assert 20 * entries * 8 <= _core.BLOCK_BUDGET < 20 * (entries + 1) * 8
+    # where one input array takes more than the budget, it is the budget (glibc's
+    # thresholds grow with the arrays freed)
+    assert _core.block_entries(20, 8, 10**6) == _core.BLOCK_SIZE
+    assert _core.block_entries(20, 4, 10**5) == 2 * entries  # float32: twice the entries
+    assert _core.block_entries(10**9, 8, 10) == 1
+
+
+def test_the_executor_evaluates_blocks_of_the_declared_footprints_size(monkeypatch):
+    sizes = []
+    formula = lossfns.focal_loss.formulas[0]
+
+    def counting(y, z, **kwargs):
+        sizes.append(len(z))
+        return formula(y, z, **kwargs)
+
+    n = 10**5
+    rng = np.random.default_rng(3)
+    y, z = rng.random(n), rng.normal(0, 3, n)
+    terms = lossfns.focal_loss._terms(y, z)
+    terms.formula = counting
+    terms.evaluate(value=True, grad=True)
+    entries = _core.block_entries(lossfns.focal_loss.footprint, 8, n)
+    assert sizes[:-1] == [entries] * (len(sizes) - 1) and sum(sizes) == n

@@ -263,8 +263,10 @@ def test_one_pass_results_equal_the_separate_calls_bit_for_bit(name, reduction):
             np.testing.assert_array_equal(h, h_alone)
 
 
-def _block_sizes():
-    return [_core.BLOCK_SIZE - 1, _core.BLOCK_SIZE, _core.BLOCK_SIZE + 1, 3 * _core.BLOCK_SIZE + 17]
+def _block_sizes(function):
+    # around the loss's own block (its footprint may make it smaller than BLOCK_SIZE)
+    size = _core.block_entries(function.footprint, 8, 0)
+    return [size - 1, size, size + 1, 3 * size + 17]
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -274,7 +276,7 @@ def test_blockwise_evaluation_equals_one_call(name, reduction, monkeypatch):
     # a reduced value differs by the order of summation: n eps relative at worst
     case = CASES[name]
     f = case.function
-    for n_entries in _block_sizes():
+    for n_entries in _block_sizes(f):
         args = case.make(np.random.default_rng(n_entries), n_entries)
         n_rows = len(args[case.wrt[0]])
         weight = np.random.default_rng(5).uniform(0, 2, n_rows)
@@ -283,6 +285,7 @@ def test_blockwise_evaluation_equals_one_call(name, reduction, monkeypatch):
         hess = f.hess(*args, **kwargs) if hasattr(f, "hess") else None
         with monkeypatch.context() as patch:
             patch.setattr(_core, "BLOCK_SIZE", 10**9)  # one block: the plain evaluation
+            patch.setattr(_core, "BLOCK_BUDGET", 10**12)
             value_1, grad_1 = f.value_and_grad(*args, **kwargs)
             hess_1 = f.hess(*args, **kwargs) if hess is not None else None
         if reduction == "none":
@@ -406,3 +409,68 @@ def test_numpy_scalars_behave_like_one_entry_arrays(name, float_type):
     )
     expected_dtype = np.float32 if float_type is np.float32 else np.float64
     assert np.asarray(value).dtype == expected_dtype
+
+
+# Arguments that select a loss's other formula(s), for the footprint check below.
+OTHER_FORMULAS: dict[str, list[tuple[Callable, dict]]] = {
+    "binary_cross_entropy": [
+        (lambda rng, n: (rng.random(n), np.where(rng.random(n) < 0.1, 0.0, rng.random(n))), {}),
+    ],
+    "binary_cross_entropy_with_logits": [(_soft_logits, {})],
+    "softmax_cross_entropy": [(_probability_rows, {"label_smoothing": 0.1})],
+    "multiclass_hinge": [(_class_scores, {"method": "weston_watkins"})],
+    "triplet": [(_triplets, {"squared": True})],
+}
+
+
+def _measured_footprint(function, args, hyper):
+    """The most memory one evaluation of the formula holds at once, its results included,
+    over every combination of value, grad and hess it offers, in arrays of its input's
+    size (rows times the widest row); ``tracemalloc`` sees NumPy's buffers. ``None`` for a
+    formula that is not evaluated in blocks."""
+    import functools
+    import itertools
+    import tracemalloc
+
+    terms = function._terms(*args, **hyper)
+    if not terms.rowwise:
+        return terms, None
+    formula = functools.partial(terms.formula, **terms.hyper)
+    widest = max(math.prod(np.shape(a)[1:]) for a in terms.arrays)
+    unit = len(terms.arrays[0]) * widest * terms.weighting.dtype.itemsize
+    worst = 0.0
+    for value, grad, hess in itertools.product((True, False), repeat=3):
+        if not (value or grad or hess) or (hess and not hasattr(function, "hess")):
+            continue
+        with np.errstate(all="ignore"):
+            formula(*terms.arrays, value=value, grad=grad, hess=hess)  # first-use caches
+            tracemalloc.start()
+            try:
+                outputs = formula(*terms.arrays, value=value, grad=grad, hess=hess)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        del outputs
+        worst = max(worst, peak / unit)
+    return terms, worst
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_the_declared_footprint_covers_the_measured_one(name):
+    # The block size of a row-wise loss follows from its declared footprint (the arrays
+    # of a block's size its formula keeps alive at once; lossfns._core.BLOCK_BUDGET): a
+    # declaration below the truth would let a block's temporaries pass the budget.
+    case = CASES[name]
+    rows = 2000  # enough that Python objects and ufunc buffers weigh nothing beside the arrays
+    variants = [(case.make, case.hyper)] + [
+        (make, {**case.hyper, **hyper}) for make, hyper in OTHER_FORMULAS.get(name, [])
+    ]
+    for make, hyper in variants:
+        terms, measured = _measured_footprint(
+            case.function, make(np.random.default_rng(11), rows), hyper
+        )
+        if measured is None:
+            assert case.function.footprint is None, name
+            continue
+        assert case.function.footprint is not None, f"{name} declares no footprint"
+        assert measured <= case.function.footprint, (name, terms.formula.__name__, measured)
