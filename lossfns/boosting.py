@@ -202,6 +202,9 @@ class Objective:
     * ``obj(y_true, y_pred, sample_weight=None)``, the scikit-learn interfaces
       (``XGBRegressor(objective=obj)``, ``LGBMClassifier(objective=obj)``).
 
+    ``lightgbm.cv`` and ``xgboost.cv`` hand it each fold's own dataset, and DART the
+    scores after its drop: both work as with the built-in objectives.
+
     It returns ``(grad, hess)`` of the summed, weighted loss with respect to the raw scores,
     in the dtype and layout of the scores (float32 for XGBoost; ``(n, K)`` for multiclass,
     or the flat layout when the scores come flat).
@@ -1224,14 +1227,18 @@ def refit_leaves(objective: Objective, data: Any) -> LeafRefit:
     Raises
     ------
     ValueError
-        For an objective of another loss, or one object used for a second model before
-        its first run is complete.
+        For an objective of another loss, one object used for a second model before its
+        first run is complete, or training by ``lightgbm.cv`` / ``xgboost.cv`` or with
+        DART.
 
     Notes
     -----
-    Each round costs one prediction of the new tree over the training rows and a
-    selection of the quantile among the residuals of each leaf (measured in
-    :ref:`boosting-refit`). The libraries' own
+    Each round costs the leaf of every training row — read from LightGBM's own training
+    scores (predicted only for rows of leaves that share a value); XGBoost: one
+    prediction of the new tree over the training rows — and a selection of the quantile
+    among the residuals of each leaf (measured in :ref:`boosting-refit`). One callback
+    follows one model with one tree a round: ``lightgbm.cv`` and ``xgboost.cv`` (a model
+    per fold) and DART (earlier trees re-scaled each round) are refused. The libraries' own
     evaluation during training (``valid_sets``, ``evals``, early stopping) still sees
     each tree's leaves as grown: LightGBM keeps its running scores of validation data,
     XGBoost receives the re-fitted leaves only when training ends. Evaluate the trained
