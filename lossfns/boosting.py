@@ -901,9 +901,10 @@ def leaf_values(loss: Loss, y_true, raw_score, leaves, *, sample_weight=None, **
     quantile, scale = _LEAF_QUANTILES[loss](y, hyper)
     weight = w if scale is None else (scale if w is None else w * scale)
     residual = y - score
-    # the rows of each leaf, together: a stable sort of small integers is a radix sort
+    # the rows of each leaf, together: a stable sort of small integers is a radix sort, one
+    # pass a byte (at 10^5 rows in 31 leaves: 1.5 ms as uint8, 2.8 as uint16, 5.4 as int64)
     counts = np.bincount(leaf)
-    order = np.argsort(leaf.astype(np.uint16) if len(counts) <= 2**16 else leaf, kind="stable")
+    order = np.argsort(leaf.astype(np.min_scalar_type(len(counts) - 1)), kind="stable")
     ids = np.flatnonzero(counts)
     bounds = np.cumsum(counts[ids])[:-1]
     residuals = np.split(residual[order], bounds)
@@ -1084,7 +1085,7 @@ def _lightgbm_leaves_from_scores(booster, before, leaf_values):
     ``Booster.predict(pred_leaf=True)`` over the training rows cost 15-24 ms a round at
     10^5 rows and 20 features (one thread; ``bench/boosting.py``'s training), about one
     round of the built-in ``l1`` objective; reading the scores (``LGBM_BoosterGetPredict``,
-    the C function LightGBM's own training calls) and matching them, about 1 ms.
+    the C function LightGBM's own training calls) and matching them, 2.4 ms.
     """
     try:
         lib = sys.modules[type(booster).__module__]._LIB
@@ -1098,21 +1099,43 @@ def _lightgbm_leaves_from_scores(booster, before, leaf_values):
     except Exception:  # noqa: BLE001 - any surprise: predict the leaves
         return None
     values, first, shared = np.unique(leaf_values, return_index=True, return_counts=True)
-    # |(after - before) - value| is at most 1.5 ulps of the largest score: the nearest
-    # value is the row's when the values lie further apart than twice that
+    # |(after - before) - value| is at most 1.5 ulps of the largest score: within an
+    # eighth of the gap between values when they lie 16 ulps apart
     largest = max(np.abs(after).max(), np.abs(before).max(), np.abs(values).max())
-    if not np.isfinite(largest) or (
-        len(values) > 1 and np.diff(values).min() <= 4 * np.spacing(largest)
-    ):
+    gap = np.diff(values).min() if len(values) > 1 else 1.0
+    if not np.isfinite(largest) or gap <= 16 * np.spacing(largest):
         return None
-    step = after - before
-    nearest = np.zeros(len(step), dtype=np.intp)
-    if len(values) > 1:
-        above = np.clip(np.searchsorted(values, step), 1, len(values) - 1)
-        nearest = np.where(values[above] - step < step - values[above - 1], above, above - 1)
-    if not np.array_equal(before + values[nearest], after):
+    nearest = _nearest_value(values, gap, after - before)
+    if nearest is None or not np.array_equal(before + values[nearest], after):
         return None
-    return np.where(shared[nearest] > 1, -1, first[nearest])
+    leaves = first[nearest]
+    if shared.max() > 1:
+        leaves[shared[nearest] > 1] = -1
+    return leaves
+
+
+def _nearest_value(values, gap, x):
+    """The index of the value of ``values`` (sorted, at least ``gap`` apart) nearest each
+    ``x``, for ``x`` each within ``gap / 8`` of one of them: by buckets of width
+    ``gap / 4``, each mapped to the value nearest its centre (a value's own bucket and its
+    neighbours map to it). ``None`` when there would be more than 2^20 buckets.
+
+    ``np.searchsorted`` of 10^5 unsorted numbers among 31 took 9.3 ms (a mispredicted
+    branch a step of each binary search); the buckets, 0.5 ms."""
+    if len(values) == 1:
+        return np.zeros(len(x), dtype=np.intp)
+    width = gap / 4
+    origin = values[0] - 2 * width
+    count = int((values[-1] - origin) / width) + 3
+    if count > 2**20:
+        return None
+    centres = origin + (np.arange(count) + 0.5) * width
+    above = np.clip(np.searchsorted(values, centres), 1, len(values) - 1)
+    table = np.where(values[above] - centres < centres - values[above - 1], above, above - 1)
+    buckets = ((x - origin) * (1 / width)).astype(np.intp)
+    if buckets.min() < 0 or buckets.max() >= count:
+        return None
+    return table[buckets]
 
 
 _LIGHTGBM_THREADS = ("num_threads", "num_thread", "nthread", "nthreads", "n_jobs")
