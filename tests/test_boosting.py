@@ -171,6 +171,26 @@ def test_objective_reads_labels_and_treats_an_empty_weight_array_as_none():
     np.testing.assert_array_equal(h2, h)
 
 
+def test_objective_checks_a_label_array_once_and_a_new_one_again():
+    """A dataset's labels are checked the first time the objective sees them; the next
+    rounds reuse them (cast to the scores' dtype), and new labels are checked afresh."""
+    obj = boosting.objective(lossfns.binary_cross_entropy_with_logits)
+    data = lgb.Dataset(X[:100], Y_BINARY[:100]).construct()
+    scores = np.zeros(100)
+    first = obj(scores, data)
+    labels = data.get_label()
+    cast, checked = obj._labels.cast(labels, scores.dtype)
+    assert checked and cast.dtype == np.float64
+    np.testing.assert_array_equal(cast, labels)
+    for a, b in zip(obj(scores, data), first):  # the same numbers from the reused labels
+        np.testing.assert_array_equal(a, b)
+    data.set_label(np.where(np.arange(100) == 7, 2.0, Y_BINARY[:100]))
+    with pytest.raises(ValueError, match=r"y_true must lie in \[0, 1\]; found 2.0"):
+        obj(scores, data)
+    with pytest.raises(ValueError, match="y_true must lie"):  # another dataset
+        obj(scores, lgb.Dataset(X[:100], np.full(100, -1.0)).construct())
+
+
 def test_float64_scores_with_float32_labels_stay_float64():
     obj = boosting.objective(lossfns.mse)
     g, h = obj(np.array([0.1, 0.2]), FakeData(np.float32([0.3, 0.1]), None))
