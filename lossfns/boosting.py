@@ -1033,7 +1033,7 @@ class LeafRefit:
                              "scikit-learn API); lightgbm.cv trains several at once")
         boosting_type = [env.params[k] for k in ("boosting", "boosting_type", "boost")
                          if k in env.params]
-        if boosting_type and boosting_type[0] not in ("gbdt", "gbrt"):
+        if boosting_type and boosting_type[0] not in ("gbdt", "gbrt", "goss"):
             raise ValueError(
                 f"refit_leaves needs LightGBM's gbdt boosting, not {boosting_type[0]!r}: dart "
                 "re-scales earlier trees each round and rf averages them, so the scores the "
