@@ -69,11 +69,6 @@ def _samples(functions: dict, repeats: int, number: int = 1) -> dict:
     return {name: np.array(s) for name, s in samples.items()}
 
 
-def _interleaved(functions: dict, repeats: int, number: int = 1) -> dict:
-    """Median CPU seconds of each function (see :func:`_samples`)."""
-    return {name: float(np.median(s)) for name, s in _samples(functions, repeats, number).items()}
-
-
 class _Data:
     """What the objective reads of a dataset."""
 
@@ -89,7 +84,7 @@ class _Data:
 
 def speed(rows: int = 10**6, repeats: int = 21, number: int = 3) -> dict:
     rng = np.random.default_rng(0)
-    out = {}
+    out, quartiles = {}, {}
     for dtype in (np.float32, np.float64):
         z = rng.normal(scale=2, size=rows).astype(dtype)
         y01 = (rng.random(rows) < 0.5).astype(dtype)
@@ -105,7 +100,7 @@ def speed(rows: int = 10**6, repeats: int = 21, number: int = 3) -> dict:
         bce, mse = lossfns.binary_cross_entropy_with_logits, lossfns.mse
         obj_bce, obj_mse = boosting.objective(bce), boosting.objective(mse)
         data_bce, data_mse = _Data(y01), _Data(y)
-        times = _interleaved(
+        samples = _samples(
             {
                 "bce numpy": numpy_bce,
                 "bce grad_hess": lambda: bce.grad_hess(y01, z, reduction="sum"),
@@ -121,11 +116,16 @@ def speed(rows: int = 10**6, repeats: int = 21, number: int = 3) -> dict:
             repeats, number,
         )
         name = np.dtype(dtype).name
-        out[name] = {k: v * 1e3 for k, v in times.items()}  # milliseconds
+        out[name] = {k: float(np.median(v)) * 1e3 for k, v in samples.items()}  # milliseconds
+        quartiles[name] = {}
         for loss in ("bce", "mse"):
             for what in ("grad_hess", "grad + hess", "objective"):
-                out[name][f"{loss} {what} / numpy"] = times[f"{loss} {what}"] / times[f"{loss} numpy"]
-    return {"rows": rows, "ms": out}
+                key = f"{loss} {what} / numpy"
+                out[name][key] = out[name][f"{loss} {what}"] / out[name][f"{loss} numpy"]
+                # the spread: quartiles of the ratios of samples taken in one repeat
+                ratios = samples[f"{loss} {what}"] / samples[f"{loss} numpy"]
+                quartiles[name][key] = [float(q) for q in np.percentile(ratios, [25, 75])]
+    return {"rows": rows, "ms": out, "ratio quartiles": quartiles}
 
 
 def training(rows: int = 100_000, rounds: int = 100, repeats: int = 7) -> dict:

@@ -52,15 +52,18 @@ _LABEL_LOGIT_CHECKS = ((0, within("y_true", 0, 1)), (1, finite("logits")))
 def _bce_with_logits_formula(y, z, pos_weight=None, *, value, grad, hess):
     # (bce-logits): loss = w y softplus(-z) + (1 - y) softplus(z),
     #   grad = (1 - y) sigma(z) - w y sigma(-z),   hess = (1 - y + w y) sigma(z) sigma(-z),
-    # with w = pos_weight (1 when None, and then not multiplied in)
+    # with w = pos_weight; when None, w = 1 is not multiplied in: grad = sigma(z) - y,
+    # hess = sigma(z) sigma(-z)
     s = Logistic(z)
-    positive, negative = (y if pos_weight is None else pos_weight * y), 1 - y
-    if value:
-        positive_term = y * s.softplus_neg
-        if pos_weight is not None:
-            positive_term = _weighted_term(pos_weight, s.softplus_neg, y)
+    if pos_weight is None:
+        return (
+            y * s.softplus_neg + (1 - y) * s.softplus if value else None,
+            s.sigmoid_minus(y) if grad else None,
+            s.curvature if hess else None,
+        )
+    positive, negative = pos_weight * y, 1 - y
     return (
-        positive_term + negative * s.softplus if value else None,
+        _weighted_term(pos_weight, s.softplus_neg, y) + negative * s.softplus if value else None,
         negative * s.sigmoid - positive * s.sigmoid_neg if grad else None,
         (negative + positive) * s.curvature if hess else None,
     )
@@ -533,11 +536,12 @@ _SIGN_SCORE_CHECKS = ((0, one_of("y_true", (-1, 1))), (1, finite("scores")))
 
 def _logistic_formula(y, f, *, value, grad, hess):
     # (logistic): loss = softplus(-m) = log(1 + e^{-m}) of the margin m = y f (exact for y = +-1),
-    #   grad = -y sigma(-m),   hess = sigma(m) sigma(-m)
+    #   grad = -y sigma(-m) = y (sigma(m) - 1),   hess = sigma(m) sigma(-m)
+    #   (sigma(m) - 1 formed as BCE's sigma(z) - y, so the two agree to the bit)
     s = Logistic(y * f)
     return (
         s.softplus_neg if value else None,
-        -y * s.sigmoid_neg if grad else None,
+        y * s.sigmoid_minus(1) if grad else None,
         s.curvature if hess else None,
     )
 
