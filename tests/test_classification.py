@@ -1097,6 +1097,8 @@ def test_softmax_ce_weighs_an_overflowing_gap_without_overflow(smoothing):
 
 
 @settings(max_examples=200)
+@example(np.array([0.0, -142.0, -142.0]), 0, 0.0)  # the rest, 2 e^-142, is below 60 digits next to 1
+@example(np.array([0.0, -109.0, -109.0]), 0, 0.0)
 @given(hnp.arrays(np.float64, (3,), elements=whole_range), st.integers(0, 2), st.floats(0, 1))
 def test_softmax_ce_over_the_whole_float_range(row, label, smoothing):
     # finite wherever the true value is, and within a few ulps of the 60-digit value
@@ -1105,11 +1107,14 @@ def test_softmax_ce_over_the_whole_float_range(row, label, smoothing):
         value = sce([label], [row], label_smoothing=smoothing, reduction="sum")
         grad, hess = sce.grad_hess([label], [row], label_smoothing=smoothing, reduction="sum")
     with mpmath.workdps(60):
-        # -log p_c = (top - z_c) + log sum_j exp(z_j - top): two non-negative terms, so
-        # 60 digits suffice for logits of any size
+        # -log p_c = (top - z_c) + log1p(sum of exp(z_j - top) over the other j): two
+        # non-negative terms, so 60 digits suffice for logits of any size (log of the
+        # whole sum would lose 1e-62 next to 1 at 60 digits)
         zs = [mp(v) for v in row]
         top = max(zs)
-        log_rest = mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in zs))
+        others = list(zs)
+        others.remove(top)
+        log_rest = mpmath.log1p(mpmath.fsum(mpmath.exp(v - top) for v in others))
         exact = mpmath.fsum(mp(t) * ((top - v) + log_rest) for t, v in zip(target, zs))
     assert np.isfinite(grad).all() and np.isfinite(hess).all()
     if float(exact) == np.inf:  # beyond the float range once rounded
