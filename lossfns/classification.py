@@ -546,7 +546,7 @@ def _logistic_formula(y, f, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_logistic_formula, footprint=10)
+@elementwise_loss(_logistic_formula, footprint=11)
 def logistic_loss(y_true, scores, *, sample_weight=None, reduction="mean"):
     r"""Logistic loss of labels in {-1, +1} and raw scores.
 

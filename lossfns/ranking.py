@@ -131,7 +131,7 @@ def _pairwise_logistic_formula(pos, neg, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_pairwise_logistic_formula, footprint=12)
+@elementwise_loss(_pairwise_logistic_formula, footprint=13)
 def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     r"""Bayesian personalised ranking loss: the negative log-likelihood of a preference.
 
@@ -193,7 +193,7 @@ def bpr(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     )
 
 
-@elementwise_loss(_pairwise_logistic_formula, footprint=12)
+@elementwise_loss(_pairwise_logistic_formula, footprint=13)
 def pairwise_logistic(pos_scores, neg_scores, *, sample_weight=None, reduction="mean"):
     r"""Pairwise logistic (RankNet) loss: the same function as :func:`bpr`.
 

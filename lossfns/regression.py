@@ -902,7 +902,7 @@ def _watch_time_formula(c, t, z, *, value, grad, hess):
     )
 
 
-@elementwise_loss(_watch_time_formula, footprint=12)
+@elementwise_loss(_watch_time_formula, footprint=13)
 def watch_time_logistic(clicked, watch_time, logits, *, sample_weight=None, reduction="mean"):
     r"""Weighted logistic regression whose odds predict the expected watch time.
 
