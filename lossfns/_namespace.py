@@ -164,20 +164,34 @@ def call(function, method: str, evaluate, args: tuple, kwargs: dict):
     :class:`~lossfns._core.Measure`) on arguments that are not all NumPy: in their
     namespace, with ``evaluate(terms)`` as on the NumPy path, or lazily on Dask.
     ``method`` names what is asked for: ``"value"``, ``"grad"``, ``"value_and_grad"``, ..."""
-    signature = _signature(function._declaration)
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError:
-        return evaluate(function._terms(*args, **kwargs))  # let the call say what is wrong
-    library, foreign = _library_of_call(function, bound)
-    if library == "numpy":
-        return evaluate(function._terms(*args, **kwargs))
-    if library == "dask":
+
+    def on_dask(bound):
         from . import _dask
 
         return _dask.call(function, method, evaluate, bound)
+
+    return _route(
+        function, _signature(function._declaration), args, kwargs,
+        lambda: evaluate(function._terms(*args, **kwargs)), on_dask,
+    )
+
+
+def _route(function, signature: inspect.Signature, args: tuple, kwargs: dict, run, on_dask):
+    """``run()`` in the namespace of the call's array arguments: as it is where they are
+    NumPy (or do not bind to ``signature``, so that the call says what is wrong), inside
+    that of torch, JAX or CuPy arrays (:func:`_foreign_evaluation`), and ``on_dask(bound)``
+    for Dask arrays; mixed libraries are a ``TypeError`` (:func:`_library_of_call`)."""
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return run()
+    library, foreign = _library_of_call(function, bound)
+    if library == "numpy":
+        return run()
+    if library == "dask":
+        return on_dask(bound)
     with _foreign_evaluation(function, library, foreign, bound):
-        return evaluate(function._terms(*args, **kwargs))
+        return run()
 
 
 def _library_of_call(function, bound: inspect.BoundArguments) -> tuple[str, list]:
@@ -227,25 +241,19 @@ def dispatched(dask: str | tuple[str, ...] | Any):
     def decorate(function):
         signature = inspect.signature(function)
 
+        def on_dask(bound):
+            from . import _dask
+
+            bound.apply_defaults()
+            plan = dask(bound.arguments) if callable(dask) else dask
+            return _dask.call_function(function, bound, plan)
+
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             if is_plain(args, kwargs):  # NumPy: no dispatch
                 return function(*args, **kwargs)
-            try:
-                bound = signature.bind(*args, **kwargs)
-            except TypeError:
-                return function(*args, **kwargs)  # let the call say what is wrong
-            library, foreign = _library_of_call(function, bound)
-            if library == "numpy":
-                return function(*args, **kwargs)
-            if library == "dask":
-                from . import _dask
-
-                bound.apply_defaults()
-                plan = dask(bound.arguments) if callable(dask) else dask
-                return _dask.call_function(function, bound, plan)
-            with _foreign_evaluation(function, library, foreign, bound):
-                return function(*args, **kwargs)
+            return _route(function, signature, args, kwargs,
+                          lambda: function(*args, **kwargs), on_dask)
 
         return wrapper
 
