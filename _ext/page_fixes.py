@@ -1,4 +1,4 @@
-"""Two fixes that keep the browser console of every page clean.
+"""Three fixes that keep the browser console of every page clean.
 
 * Sphinx 7.4 lists an inline script twice when an extension adds it after the builder has
   started (once with ``filename=None``, once with ``''``): sphinx-thebe's
@@ -7,11 +7,20 @@
 * The Jupyter widgets HTML manager typesets widget labels through MathJax 2's
   ``MathJax.Hub.Queue``; the book loads MathJax 3, so the call throws on widget pages. A
   small shim forwards it to MathJax 3's ``typesetPromise``.
+* The site's root ``index.html`` redirects to the root document. sphinx-external-toc writes
+  it as a bare ``<meta>`` refresh, with no icon: a browser that opens the root asks the server
+  for ``/favicon.ico`` before it follows the refresh, and gets a 404 (the site has none).
+  The book writes the page itself, a whole HTML document naming the book's icon, so the
+  toc extension leaves it alone.
 """
 
 from __future__ import annotations
 
+from html import escape
+from pathlib import Path
+
 from sphinx.application import Sphinx
+from sphinx.util import isurl
 
 # Widgets render on "load", after DOMContentLoaded, so the shim is in place before them.
 MATHJAX2_QUEUE_SHIM = """document.addEventListener("DOMContentLoaded", () => {
@@ -35,7 +44,36 @@ def _drop_duplicate_scripts(app: Sphinx, pagename, templatename, context, doctre
     context["script_files"][:] = unique
 
 
+REDIRECT_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<link rel="icon" href="{icon}">
+<meta http-equiv="Refresh" content="0; url={target}">
+</head>
+<body><p><a href="{target}">{title}</a></p></body>
+</html>
+"""
+
+
+def _write_root_redirect(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.name != "html" or app.config.root_doc == "index":
+        return
+    icon = app.config.html_favicon
+    Path(app.outdir, "index.html").write_text(
+        REDIRECT_PAGE.format(
+            title=escape(app.config.html_title or app.config.project),
+            icon=icon if isurl(icon) else f"_static/{Path(icon).name}" if icon else "data:,",
+            target=f"{app.config.root_doc}.html",
+        ),
+        encoding="utf-8",
+    )
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    # Before sphinx-external-toc's handler (priority 500), which writes a bare page if none exists.
+    app.connect("build-finished", _write_root_redirect, priority=100)
     app.add_js_file(None, body=MATHJAX2_QUEUE_SHIM)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

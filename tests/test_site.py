@@ -271,6 +271,24 @@ def test_every_built_page_is_tested(site: Path):
     assert built == PAGES
 
 
+ICON_LINK = re.compile(r'<link\b[^>]*\brel="(?:shortcut )?icon"[^>]*\bhref="([^"]+)"')
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_names_the_books_icon(path: str, site: Path):
+    """Every page, the root redirect included, links an icon the site has.
+
+    A page without one makes the browser ask for /favicon.ico, which the site does not have: a
+    404 in the console, and only now and then on the redirect page (when the request wins the
+    race against the refresh), so a browser test alone cannot be relied on to see it.
+    """
+    html = (site / path).read_text(encoding="utf-8")
+    icons = ICON_LINK.findall(html)
+    assert icons, f"{path} links no icon"
+    for href in icons:
+        assert (site / path).parent.joinpath(href).resolve().is_file(), f"{path}: icon {href} is missing"
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_page(path: str, site: Path, base_url: str, page):
     """The page is small, self-contained and error-free, and everything on it renders."""
