@@ -488,7 +488,8 @@ def triplet(
     loss is positive they are :math:`u_p - u_n`, :math:`-u_p`, :math:`u_n` with the unit
     vectors :math:`u_p = (a - p)/\lVert a - p\rVert`, :math:`u_n = (a - n)/\lVert a - n\rVert`
     (:math:`2(a - p)` and :math:`2(a - n)` in place of the unit vectors when squared);
-    elsewhere, and at the kink where the bracket is exactly 0, they are 0. At a zero
+    elsewhere, and at the kink where the bracket is exactly 0, they are 0 (``-0.`` where
+    the entry of :math:`a - p` or :math:`a - n` is negative: a zero with a sign). At a zero
     distance the unit vector is taken as 0 — a subgradient of the norm, never NaN. Norms
     are computed without overflow or underflow of the squares. There is no ``hess``: the
     loss is not elementwise. With ``squared=False`` this is PyTorch's
@@ -510,7 +511,7 @@ def triplet(
     >>> grad_a, grad_p, grad_n = lossfns.triplet.grad(a, p, n, reduction="sum")
     >>> grad_a
     array([[-0.6,  0.2],
-           [ 0. ,  0. ]])
+           [-0. ,  0. ]])
     """
     dtype = float_dtype(anchor, positive, negative, sample_weight)
     a = real_array(anchor, "anchor", dtype, finite=False)
