@@ -304,8 +304,27 @@ def _check_finite(a: np.ndarray, name: str) -> None:
         if xp.isdtype(a.dtype, "real floating") and not bool(xp.all(xp.isfinite(a))):
             raise ValueError(f"{name} contains NaN or infinite values")
         return
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
+    if a.dtype.kind == "f" and not _all_finite(a):
         raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of the float array ``a`` is finite, in one read of ``a``.
+
+    The sum of the squares (a BLAS dot product) is NaN or infinite where an entry is, and
+    finite otherwise unless it overflows (entries beyond about 1e154 in float64), which
+    the exact test then tells apart; ``isfinite(a).all()`` alone writes a mask and reads
+    it again. Inside an evaluation the overflow rings its :class:`RangeAlarm` before the
+    block's formula runs (the executor resets it), outside one it is silenced here.
+    Measured (Huber's value and gradient at 10^5 entries against the tuned code of commit
+    5321800, which checked so too; process CPU time, interleaved): the mask 0.95x, the
+    dot product 0.90x."""
+    if _LISTENING.get() is None:
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            squares = np.vdot(a, a)
+    else:
+        squares = np.vdot(a, a)
+    return math.isfinite(squares) or bool(np.isfinite(a).all())
 
 
 def _extremes(a):
