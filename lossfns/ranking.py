@@ -355,15 +355,19 @@ def _triplet_formula(a, p, n, *, margin, squared, value, grad, hess):
         return _triplet_beyond_range(a, p, n, far, margin=margin, squared=squared,
                                      value=value, grad=grad)
     if grad:
-        active = (slack > 0)[:, None]
+        active = slack > 0
         if squared:
-            u_pos, u_neg = 2 * to_pos, 2 * to_neg
+            u_pos, u_neg = (xp.where(active[:, None], 2 * x, 0) for x in (to_pos, to_neg))
+            # u_p - u_n, which is 2 (n - p): formed as such (no cancellation)
+            u_diff = xp.where(active[:, None], 2 * gap, 0)
         else:
-            u_pos = to_pos / xp.where(d_pos > 0, d_pos, 1)[:, None]
-            u_neg = to_neg / xp.where(d_neg > 0, d_neg, 1)[:, None]
-        u_pos, u_neg = xp.where(active, u_pos, 0), xp.where(active, u_neg, 0)
-        # u_p - u_n, which is 2 (n - p) when squared: formed as such (no cancellation)
-        u_diff = xp.where(active, 2 * gap, 0) if squared else u_pos - u_neg
+            # a row divided by an infinite distance is 0: where the loss is inactive, and
+            # at a zero distance (one pass over the block; zeroing the inactive rows with
+            # a where took a second: triplet's value and gradient at 10^5 entries took
+            # 0.92x the tuned code's time, against 1.02x)
+            u_pos = to_pos / xp.where(active & (d_pos > 0), d_pos, xp.inf)[:, None]
+            u_neg = to_neg / xp.where(active & (d_neg > 0), d_neg, xp.inf)[:, None]
+            u_diff = u_pos - u_neg
     return (
         xp.maximum(slack, 0) if value else None,
         (u_diff, -u_pos, u_neg) if grad else None,
@@ -484,7 +488,8 @@ def triplet(
     loss is positive they are :math:`u_p - u_n`, :math:`-u_p`, :math:`u_n` with the unit
     vectors :math:`u_p = (a - p)/\lVert a - p\rVert`, :math:`u_n = (a - n)/\lVert a - n\rVert`
     (:math:`2(a - p)` and :math:`2(a - n)` in place of the unit vectors when squared);
-    elsewhere, and at the kink where the bracket is exactly 0, they are 0. At a zero
+    elsewhere, and at the kink where the bracket is exactly 0, they are 0 (``-0.`` where
+    the entry of :math:`a - p` or :math:`a - n` is negative: a zero with a sign). At a zero
     distance the unit vector is taken as 0 — a subgradient of the norm, never NaN. Norms
     are computed without overflow or underflow of the squares. There is no ``hess``: the
     loss is not elementwise. With ``squared=False`` this is PyTorch's
@@ -506,7 +511,7 @@ def triplet(
     >>> grad_a, grad_p, grad_n = lossfns.triplet.grad(a, p, n, reduction="sum")
     >>> grad_a
     array([[-0.6,  0.2],
-           [ 0. ,  0. ]])
+           [-0. ,  0. ]])
     """
     dtype = float_dtype(anchor, positive, negative, sample_weight)
     a = real_array(anchor, "anchor", dtype, finite=False)

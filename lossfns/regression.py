@@ -23,6 +23,7 @@ from ._core import (
     float_dtype,
     nonnegative,
     one_of,
+    overflowed,
     paired_arrays,
     real_array,
 )
@@ -210,13 +211,11 @@ def _huber_formula(y, p, *, delta, value, grad, hess):
     #   grad = c,  hess = 1 where |r| < delta, else 0 (0 at the jump |r| = delta)
     xp = array_namespace(p)
     r = p - y
-    c = xp.clip(r, -delta, delta)
+    # (the method: np.clip's argument handling costs 7 us a block, 5 % of a call at 10^5)
+    c = r.clip(-delta, delta)
     if value:
         loss = c * (r - 0.5 * c)
-        # |r| beyond the float range (delta (|r| - delta/2) maybe not) makes its term inf, so
-        # the sum tells whether there is any: one read of the block, where isinf(r).any()
-        # writes one more (10 against 20 us a block of 16 000, 6 % of a call)
-        if bool(xp.isinf(xp.sum(loss))):
+        if overflowed(loss):  # |r| beyond the float range, delta (|r| - delta/2) maybe not
             beyond = xp.isinf(r)
             loss = set_entries(loss, beyond, _huber_beyond_range(y[beyond], p[beyond], delta))
     return (
