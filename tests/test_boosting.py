@@ -732,6 +732,37 @@ def test_refit_leaves_tracks_the_scores_of_the_refitted_model():
         assert np.abs(now - last).max() > 0  # the last tree moved the scores
 
 
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_refit_leaves_validates_the_labels_once_a_run(library, monkeypatch):
+    """The labels and weights are validated (by an evaluation of the loss) in the first
+    round; later rounds, handed the same labels (LightGBM: the same array; XGBoost: an
+    equal copy), reuse them, and the trees are those of a validation every round."""
+    calls = []
+    validate = boosting.leaf_values
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return validate(*args, **kwargs)
+
+    w = RNG.uniform(0.2, 2, 300)
+    monkeypatch.setattr(boosting, "leaf_values", counting)
+    model, _, refit = _train_refitted(library, lossfns.mae, {}, X[:300], Y_REGRESSION[:300], 5, w=w)
+    assert len(calls) == 1 and refit._checked is None  # (forgotten when the run ends)
+    # equal labels reuse the validation, with the same steps; new labels are validated
+    labels = np.float32(Y_REGRESSION[:300])
+    leaves = RNG.integers(0, 4, 300)
+    first = refit._leaf_values(labels, leaves, w)
+    again = refit._leaf_values(labels.copy(), leaves, w.copy())
+    assert len(calls) == 2
+    for a, b in zip(again, first):
+        np.testing.assert_array_equal(a, b)
+    bad = np.where(np.arange(300) == 3, np.nan, labels).astype(np.float32)
+    with pytest.raises(ValueError, match="y_true contains NaN"):
+        refit._leaf_values(bad, leaves, w)
+    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
+        refit._leaf_values(labels, leaves, -w)
+
+
 LGB_L1 = dict(verbose=-1, num_threads=1, learning_rate=0.1)
 
 

@@ -460,6 +460,9 @@ def test_a_block_keeps_its_formulas_live_arrays_within_the_budget():
     # thresholds grow with the arrays freed)
     assert _core.block_entries(20, 8, 10**6) == _core.BLOCK_SIZE
     assert _core.block_entries(20, 4, 10**5) == 2 * entries  # float32: twice the entries
+    # the cap is in bytes too: a float32 block holds twice BLOCK_SIZE entries
+    assert _core.block_entries(None, 4, 10**6) == 2 * _core.BLOCK_SIZE
+    assert _core.block_entries(2, 4, 10**6) == 2 * _core.BLOCK_SIZE
     assert _core.block_entries(10**9, 8, 10) == 1
 
 
