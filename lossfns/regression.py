@@ -299,8 +299,8 @@ def _mape_formula(y, p, *, value, grad, hess):
     size = xp.abs(y)
     if value:
         loss = 100 * (xp.abs(r) / size)
-        beyond = xp.isinf(r)
-        if bool(xp.any(beyond)):  # |r| beyond the float range, |r| / |y| maybe not: from r / 2
+        if overflowed(r):  # |r| beyond the float range, |r| / |y| maybe not: from r / 2
+            beyond = xp.isinf(r)
             half = _half_residual(y[beyond], p[beyond])
             loss = set_entries(loss, beyond, 200 * (xp.abs(half) / size[beyond]))
     return (
@@ -455,8 +455,8 @@ def _pinball_formula(y, p, *, quantile, value, grad, hess):
     u = y - p
     if value:
         loss = xp.maximum(quantile * u, (quantile - 1) * u)
-        beyond = xp.isinf(u)
-        if bool(xp.any(beyond)):  # |u| beyond the float range, tau |u| maybe not: from u / 2
+        if overflowed(u):  # |u| beyond the float range, tau |u| maybe not: from u / 2
+            beyond = xp.isinf(u)
             half = _half_residual(p[beyond], y[beyond])
             loss = set_entries(loss, beyond, 2 * xp.maximum(quantile * half, (quantile - 1) * half))
     if grad:
@@ -532,8 +532,8 @@ def _log_cosh_formula(y, p, *, value, grad, hess):
         half_sinh = xp.sinh(xp.minimum(a, 1) / 2)
         small = xp.log1p(2 * half_sinh * half_sinh)
         loss = xp.where(a <= 1, small, a + xp.log1p(e) - _LOG2)
-        beyond = xp.isinf(a)
-        if bool(xp.any(beyond)):  # |r| beyond the float range: |r| - log 2 is finite at one tie
+        if overflowed(r):  # |r| beyond the float range: |r| - log 2 is finite at one tie
+            beyond = xp.isinf(a)
             half = _half_residual(y[beyond], p[beyond])
             loss = set_entries(loss, beyond, 2 * (xp.abs(half) - _LOG2 / 2))
     return (
