@@ -95,22 +95,25 @@ twice the entries; a formula with many temporaries gets smaller blocks
 (:data:`BLOCK_BUDGET`).
 
 At 16 000 float64 entries (125 KiB) each temporary stays below glibc's 128 KiB threshold
-for serving an allocation with ``mmap``; so do 32 000 float32 entries. Measured with
-``bench/boosting.py --only speed`` (10^6 entries, ``grad_hess`` against the two lines of
-NumPy, one process, interleaved, medians of 21): float32 blocks of 16 000 entries took
-1.69x (BCE with logits) and 2.88x (MSE), of 32 000 entries 1.42x and 2.21x: each
-block pays its formula's Python and ufunc overhead (about 30 us for BCE with logits'
-fourteen operations, whatever the block's size), its checks' and the copy into the
+for serving an allocation with ``mmap``; so do 32 000 float32 entries.
+
+Measured with ``bench/boosting.py --only speed`` (10^6 entries, ``grad_hess`` against the
+two lines of NumPy, one process, interleaved, medians of 21): float32 blocks of 16 000
+entries took 1.69x (BCE with logits) and 2.88x (MSE), of 32 000 entries 1.42x and 2.21x:
+each block pays its formula's Python and ufunc overhead (about 30 us for BCE with logits'
+fourteen operations, whatever the block's size), its checks and the copy into the
 result. (A cap of 256 KiB per array at 10^6 entries was faster still in float32 but not
-in float64, where it made ``grad_hess`` of MSE 1.2x slower and tripled its page faults.) Measured (``bench/compare.py --clock process
---block-size``, value and gradient against the tuned code of commit 5321800, one
-thread; page faults per call from ``getrusage``): at 10^5 entries, blocks of 32 768
-took 4.6x the tuned code's time for BCE with logits with 1 181 faults per call and 6.6x
-for MSE, blocks of 16 000 3.0x and 1.23x, blocks of 8 192 1.7x and 1.65x with no faults;
-at 10^6 entries 32 768 was best (1.07-1.28x), 16 000 within 0.1 of it. (The faults are
-the heap trimming that :data:`BLOCK_BUDGET` now prevents for formulas of many
-temporaries; the cheap ones keep large blocks, whose per-block overhead, about 40 us,
-is what made MSE slower in smaller ones.)"""
+in float64, where it made ``grad_hess`` of MSE 1.2x slower and tripled its page faults.)
+
+Measured with ``bench/compare.py --clock process --block-size`` (value and gradient
+against the tuned code of commit 5321800, one thread; page faults per call from
+``getrusage``): at 10^5 entries, blocks of 32 768 took 4.6x the tuned code's time for
+BCE with logits with 1 181 faults per call and 6.6x for MSE, blocks of 16 000 3.0x and
+1.23x, blocks of 8 192 1.7x and 1.65x with no faults; at 10^6 entries 32 768 was best
+(1.07-1.28x), 16 000 within 0.1 of it. (The faults are the heap trimming that
+:data:`BLOCK_BUDGET` now prevents for formulas of many temporaries; the cheap ones keep
+large blocks, whose per-block overhead, about 40 us, is what made MSE slower in smaller
+ones.)"""
 
 BLOCK_BUDGET = 1_000_000
 """Bytes that the arrays a formula keeps alive over one block may take together, or the
