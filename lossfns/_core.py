@@ -69,6 +69,7 @@ __all__ = [
     "RangeAlarm",
     "overflowed",
     "reevaluate_out_of_range",
+    "reevaluate_rows",
     "loss",
     "elementwise_loss",
     "measure",
@@ -880,6 +881,33 @@ def reevaluate_out_of_range(formula: Formula, block, outputs, factor, dtype: np.
     per_row = per_row.copy()
     per_row[bad] = 1
     return outputs, per_row
+
+
+def reevaluate_rows(formula: Formula, rows: np.ndarray, arrays, outputs, **hyper):
+    """``outputs`` (``(value, grad, hess)`` of ``formula`` on ``arrays``, NumPy) with the
+    entries of ``rows`` (a boolean mask over the first axis) recomputed in
+    :data:`WIDER_DTYPE` and rounded back: for a formula that knows where a factor of its
+    own (not a weight) lifts a part that fell below the normal range, whose subnormal kept
+    only a few digits. Unchanged where there is no wider dtype."""
+    dtype = outputs[0].dtype if outputs[0] is not None else next(
+        x for x in outputs if x is not None).dtype
+    wide = WIDER_DTYPE.get(dtype)
+    if wide is None:
+        return outputs
+    n = len(rows)
+    wide_arrays = [a[rows].astype(wide) if a.ndim and len(a) == n else a.astype(wide)
+                   for a in arrays]
+    wide_hyper = {k: v.astype(wide) if isinstance(v, (np.ndarray, np.floating)) else v
+                  for k, v in hyper.items()}
+    value, grad, hess = (x is not None for x in outputs)
+    redone = formula(*wide_arrays, **wide_hyper, value=value, grad=grad, hess=hess)
+    patched = []
+    for x, x_wide in zip(outputs, redone):
+        if x is not None:
+            x = x.copy()
+            x[rows] = x_wide.astype(dtype)
+        patched.append(x)
+    return tuple(patched)
 
 
 # ----------------------------------------------------------------------- evaluation

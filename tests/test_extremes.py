@@ -87,6 +87,12 @@ def close(result, truth, dtype=np.float64, scale=None, strict=False) -> bool:
     if math.isinf(expected):
         if result == expected:
             return True
+        if scale is not None and math.isfinite(result):
+            # a difference of terms whose truth lies just past the range is as exact as
+            # every such difference: to the tolerance of its terms' size (squared triplet
+            # distances of 5.9e324 differing by 2^1024, the truth, may give 0)
+            tolerance = 16 * float(info.eps) * mp.mpf(scale) + 4 * float(info.tiny)
+            return abs(mp.mpf(result) - mp.mpf(truth)) <= tolerance
         # the mirror case: a truth just past the largest float, which a sum of several
         # rounded terms may leave at the largest float (softmax cross-entropy of a soft
         # target against a logit of 1.8e308: the truth 1.000000000000000001 max)
@@ -136,6 +142,8 @@ def check_derivatives(loss, y, p, grad, hess, dtype=np.float64, grad_scale=None,
 @example(0.5, -1e308, 5e-324)  # a subnormal weight: w y underflowed before meeting 1e308
 @example(0.0, -1e10, 1e300)  # w softplus(-z) overflows beside y = 0: was 0 * inf = nan
 @example(5e-324, -1e300, 1.5)  # a subnormal label: w y rounds before meeting softplus
+@example(1.0, 712.0, 7.513657298221868e17)  # w lifts a subnormal softplus(-z): its digits
+@example(0.5, 712.0, 1.2953914323256266e18)  # (and sigma(-z)'s) were lost before
 @given(unit, anything, weight)
 def test_bce_with_logits(y, z, w):
     def truth(y, z):
@@ -465,6 +473,7 @@ TRIPLET_EXAMPLES = [
     ([MAX, -0.04, 1e308, -1.5], [1e-5, -1e200, 0.66, -1e308], [3.0, 700.0, 1e-160, 5e-324]),
     ([1e10], [1.0], [1.000001]),
     ([1e308], [-1e308], [-1e308]),
+    ([0.0, 0.0], [2.4215594023627927e162, 2.0**512], [0.0, 2.4215594023627927e162]),
 ]
 
 
