@@ -84,13 +84,22 @@ cells: $(PY_READY)
 serve: book
 	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory $(HTML)
 
-# The tests' PDF build (tests/test_pdf.py) starts beside pytest rather than when its turn comes.
+# Two rounds. First every test that does not need the built book, the notebooks among them
+# (tests/test_notebooks.py runs each once, as the build would, into the run's notebook cache).
+# Then the site and the PDF are built from that cache, side by side, with no notebook executed
+# again, and the tests of the built book (marked `book`) run; the PDF build starts beside them
+# (tests/test_pdf.py waits for it).
 test: $(PY_READY) $(JS_READY) $(CHROMIUM) $(TEX)
-	pdf=$$(mktemp -d); status=0; \
-	{ $(BIN)/jupyter-book build . --path-output "$$pdf" --builder pdflatex --warningiserror \
-	    --keep-going > "$$pdf/build.log" 2>&1 && echo 0 > "$$pdf/status" || echo 1 > "$$pdf/status"; } & \
-	LOSSBOOK_TEST_PDF="$$pdf" $(BIN)/python -m pytest || status=$$?; \
-	wait; rm -rf "$$pdf"; exit $$status
+	run=$$(mktemp -d); status=0; \
+	export LOSSBOOK_NOTEBOOK_CACHE="$$run/jupyter_cache" LOSSBOOK_TEST_PDF="$$run/pdf"; \
+	mkdir -p "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build"; \
+	$(BIN)/python -m pytest -m "not book" || status=$$?; \
+	cp -r "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build/.jupyter_cache"; \
+	{ $(BIN)/jupyter-book build . --path-output "$$LOSSBOOK_TEST_PDF" --builder pdflatex --warningiserror \
+	    --keep-going > "$$LOSSBOOK_TEST_PDF/build.log" 2>&1 && echo 0 > "$$LOSSBOOK_TEST_PDF/status" \
+	    || echo 1 > "$$LOSSBOOK_TEST_PDF/status"; } & \
+	$(BIN)/python -m pytest -m book || status=$$?; \
+	wait; rm -rf "$$run"; exit $$status
 
 # Timing is noisy, so it is not part of `make test` (which runs the accuracy check and a
 # smoke run); the Benchmarks appendix page draws what this writes.

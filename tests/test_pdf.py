@@ -1,7 +1,8 @@
 """`make pdf`: the whole book as one PDF, with its formulas, figures, tables and errata.
 
-The PDF is built once per test run, cold, into a fresh folder, as `make pdf` builds it
-(Jupyter Book's LaTeX builder and XeLaTeX); `make test` starts that build beside pytest. Three of its pages are turned into PNG with
+The PDF is built once per test run into a fresh folder, as `make pdf` builds it (Jupyter
+Book's LaTeX builder and XeLaTeX); `make test` starts that build beside the tests of the built
+book, from the notebook cache its first round filled (tests/test_notebooks.py). Three of its pages are turned into PNG with
 ``pdftoppm`` and looked at by numbers: ink on every page, colour on a figure's page.
 The tests need TeX (`make test` installs it); they are skipped only when it is absent.
 
@@ -29,10 +30,13 @@ BUILD_TIMEOUT_S = 1500
 DPI = 60
 LISTED = " — in “"  # how the errata appendix lists an erratum (_ext/errata.py)
 
-pytestmark = pytest.mark.skipif(
-    any(shutil.which(tool) is None for tool in TOOLS),
-    reason="TeX or poppler-utils is not installed (make test and make pdf install them)",
-)
+pytestmark = [
+    pytest.mark.book,
+    pytest.mark.skipif(
+        any(shutil.which(tool) is None for tool in TOOLS),
+        reason="TeX or poppler-utils is not installed (make test and make pdf install them)",
+    ),
+]
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Pdf:
 
 @pytest.fixture(scope="module")
 def pdf(tmp_path_factory) -> Pdf:
-    """The book's PDF, built cold (notebooks executed afresh) into a fresh folder.
+    """The book's PDF, built into a fresh folder (notebooks executed afresh).
 
     `make test` starts that build beside pytest and names its folder in ``LOSSBOOK_TEST_PDF``
     (it writes the build's exit status to ``status`` there when done), so the slowest test

@@ -213,7 +213,7 @@ def test_jupyter_server_marks_its_kernels():
 
 
 def test_the_book_build_and_the_tests_draw_frames():
-    assert os.environ.get(plot.MODE_VARIABLE) == "frames", "tests/conftest.py sets it for nbval"
+    assert os.environ.get(plot.MODE_VARIABLE) == "frames", "tests/conftest.py sets it for the notebook tests"
     assert 'os.environ["LOSSBOOK_FIGURES"] = "frames"' in (REPO / "_ext" / "figures.py").read_text()
 
 

@@ -1,7 +1,9 @@
 """The published site, in a browser: build the book cold, serve it, and open every page.
 
 The book is built once per session into a fresh temporary folder, so the notebooks run
-with an empty cache and the developer's ``_build`` is left alone. The HTML is served from
+with an empty cache and the developer's ``_build`` is left alone. Under `make test` that
+folder starts with the notebook cache of the same run (``LOSSBOOK_NOTEBOOK_CACHE``, filled by
+``tests/test_notebooks.py``), so the build renders the notebooks without executing them again. The HTML is served from
 127.0.0.1 and opened in Debian's Chromium through Playwright. Every page must load with no
 request to another host, no failed request or error status, no console or page error, its
 math typeset, its widgets rendered and its images loaded. On the widget page, moving the
@@ -16,12 +18,14 @@ Set ``LOSSBOOK_BUILT`` to the ``--path-output`` folder of a build already made (
 from __future__ import annotations
 
 import base64
+import fcntl
 import functools
 import hashlib
 import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -40,6 +44,9 @@ from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from sphinx_external_toc.parsing import parse_toc_yaml  # noqa: E402
 
+# The whole book, built once; its tests go to any test worker (tests/conftest.py).
+pytestmark = [pytest.mark.book, pytest.mark.any_worker]
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the --disable-* and --no-first-run flags Chromium itself calls outside hosts.
@@ -53,7 +60,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-default-apps",
 ]
-BUILD_TIMEOUT_S = 900
+# A cold build executes every notebook (about 8 minutes alone on 2 cores); with the run's
+# notebook cache (LOSSBOOK_NOTEBOOK_CACHE, see tests/test_notebooks.py) it only renders.
+BUILD_TIMEOUT_S = 1800
+NOTEBOOK_CACHE_VARIABLE = "LOSSBOOK_NOTEBOOK_CACHE"
 TIMEOUT_MS = 30_000
 MAX_HTML_BYTES = 3 * 1024 * 1024
 WIDGET_PAGE = "chapters/classification/bce_with_logits.html"
@@ -111,22 +121,37 @@ class Build:
 @pytest.fixture(scope="session")
 def build(tmp_path_factory) -> Build:
     """Build the book cold into a fresh folder (the notebook cache lives there too), or take
-    the build that ``LOSSBOOK_BUILT`` names."""
+    the build that ``LOSSBOOK_BUILT`` names.
+
+    The tests of this file are spread over the test workers, which share one build: the first
+    to get here builds, under a lock, and leaves its exit status and time beside the output."""
     built = os.environ.get("LOSSBOOK_BUILT")
     if built:
         output = Path(built).resolve()
         return Build(None, 0.0, output / "build.log", output / "_build" / "html")
-    output = tmp_path_factory.mktemp("book")
-    log = output / "build.log"
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    command = [jupyter_book, "build", REPO, "--path-output", output]
-    command += ["--warningiserror", "--keep-going"]
-    start = time.monotonic()
-    with log.open("w") as stream:
-        result = subprocess.run(
-            command, stdout=stream, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S, check=False
-        )
-    return Build(result.returncode, time.monotonic() - start, log, output / "_build" / "html")
+    run_folder = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_folder = run_folder.parent  # the run's folder, above each worker's
+    output = run_folder / "book"
+    output.mkdir(exist_ok=True)
+    log, status = output / "build.log", output / "status.json"
+    with (output / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not status.is_file():
+            notebook_cache = os.environ.get(NOTEBOOK_CACHE_VARIABLE)
+            if notebook_cache:
+                shutil.copytree(notebook_cache, output / "_build" / ".jupyter_cache")
+            jupyter_book = Path(sys.executable).parent / "jupyter-book"
+            command = [jupyter_book, "build", REPO, "--path-output", output]
+            command += ["--warningiserror", "--keep-going"]
+            start = time.monotonic()
+            with log.open("w") as stream:
+                result = subprocess.run(
+                    command, stdout=stream, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S, check=False
+                )
+            status.write_text(json.dumps([result.returncode, time.monotonic() - start]))
+    returncode, seconds = json.loads(status.read_text())
+    return Build(returncode, seconds, log, output / "_build" / "html")
 
 
 @pytest.fixture(scope="session")
@@ -259,6 +284,17 @@ def test_build_succeeds(build: Build):
         f"jupyter-book build exited {build.returncode} after {build.seconds:.0f} s; "
         f"end of {build.log}:\n{tail}"
     )
+
+
+def test_build_took_every_notebook_from_the_runs_cache(build: Build):
+    """Under `make test` each notebook runs once (tests/test_notebooks.py), not again here."""
+    if build.returncode is None or not os.environ.get(NOTEBOOK_CACHE_VARIABLE):
+        pytest.skip("no notebook cache was handed to this build (LOSSBOOK_NOTEBOOK_CACHE)")
+    log = build.log.read_text(errors="replace")
+    notebooks = [name for name in parse_toc_yaml(REPO / "_toc.yml") if (REPO / f"{name}.ipynb").is_file()]
+    executed = [line for line in log.splitlines() if "Executing notebook" in line]
+    assert not executed, "the build executed notebooks again:\n" + "\n".join(executed)
+    assert log.count("Using cached notebook") == len(notebooks)
 
 
 def test_every_built_page_is_tested(site: Path):
