@@ -62,9 +62,12 @@ PDF_IF_FRESH = $$([ -s $(PDF) ] && [ -z "$$(find $(BOOK_SOURCES) -newer $(PDF) |
 COLD_IF_CHANGED = if [ "$$(cat _build/.source-hash 2>/dev/null)" != "$(SOURCE_HASH)" ]; then \
 	  echo "lossfns/ or _ext/ changed: building cold"; rm -rf _build; fi
 
-# The install cells follow the repository's address (see _config.yml), so they are written first.
+# The install cells follow the repository's address (see _config.yml), so they are written first;
+# the notebooks are executed into the build's cache one per CPU (tools/execute_notebooks.py),
+# and the build renders them from it.
 book: $(PY_READY) $(JS_READY) cells
 	@$(COLD_IF_CHANGED)
+	$(BIN)/python tools/execute_notebooks.py
 	LOSSBOOK_PDF="$(PDF_IF_FRESH)" $(BIN)/jupyter-book build . --warningiserror --keep-going
 	echo "$(SOURCE_HASH)" > _build/.source-hash
 	@echo "The book is at $(CURDIR)/$(HTML)/index.html (make serve: http://127.0.0.1:8000)"
@@ -73,6 +76,7 @@ pdf: $(PDF)
 
 $(PDF): $(PY_READY) $(TEX) $(BOOK_SOURCES)
 	@$(COLD_IF_CHANGED)
+	$(BIN)/python tools/execute_notebooks.py
 	$(BIN)/jupyter-book build . --builder pdflatex --warningiserror --keep-going
 	test -s $@ && touch $@
 	echo "$(SOURCE_HASH)" > _build/.source-hash

@@ -10,12 +10,15 @@
 * The site's root ``index.html`` redirects to the root document. sphinx-external-toc writes
   it as a bare ``<meta>`` refresh, with no icon: a browser that opens the root asks the server
   for ``/favicon.ico`` before it follows the refresh, and gets a 404 (the site has none).
-  The book writes the page itself, a whole HTML document naming the book's icon, so the
-  toc extension leaves it alone.
+  The book writes the page itself, a whole HTML document that carries the book's icon inline
+  (a ``data:`` URL: a link to the file would be a request that the refresh, when it wins the
+  race, aborts), so the toc extension leaves it alone.
 """
 
 from __future__ import annotations
 
+import base64
+import mimetypes
 from html import escape
 from pathlib import Path
 
@@ -61,10 +64,13 @@ def _write_root_redirect(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.name != "html" or app.config.root_doc == "index":
         return
     icon = app.config.html_favicon
+    if icon and not isurl(icon):
+        path = Path(app.srcdir, icon)
+        icon = f"data:{mimetypes.guess_type(path)[0]};base64,{base64.b64encode(path.read_bytes()).decode()}"
     Path(app.outdir, "index.html").write_text(
         REDIRECT_PAGE.format(
             title=escape(app.config.html_title or app.config.project),
-            icon=icon if isurl(icon) else f"_static/{Path(icon).name}" if icon else "data:,",
+            icon=icon or "data:,",
             target=f"{app.config.root_doc}.html",
         ),
         encoding="utf-8",
