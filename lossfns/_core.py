@@ -95,7 +95,8 @@ BLOCK_SIZE = 16_000
 """Float64 entries per array in one block of a row-wise evaluation
 (:func:`evaluate_in_blocks`), at most: the cap is in bytes, so a float32 block holds
 twice the entries; a formula with many temporaries gets smaller blocks
-(:data:`BLOCK_BUDGET`).
+(:data:`BLOCK_BUDGET`), ``grad_hess`` and a cheap formula larger ones
+(:data:`LARGE_BLOCKS`).
 
 At 16 000 float64 entries (125 KiB) each temporary stays below glibc's 128 KiB threshold
 for serving an allocation with ``mmap``; so do 32 000 float32 entries.
