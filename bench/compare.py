@@ -151,7 +151,8 @@ def main(argv=None) -> int:
                              "steadier on a machine that other work keeps busy)")
     parser.add_argument("--block-size", type=int,
                         help="evaluate the current code in blocks of this many entries "
-                             "(how lossfns._core.BLOCK_SIZE was chosen)")
+                             "(how lossfns._core.BLOCK_SIZE was chosen; a cheap formula's blocks are "
+                             "lossfns._core.LARGE_BLOCKS times larger)")
     parser.add_argument("--block-budget", type=int,
                         help="evaluate the current code with this lossfns._core.BLOCK_BUDGET "
                              "(bytes of a block's live arrays; how it was chosen)")

@@ -59,6 +59,8 @@ __all__ = [
     "REDUCTIONS",
     "BLOCK_SIZE",
     "BLOCK_BUDGET",
+    "LARGE_BLOCKS",
+    "CHEAP_FOOTPRINT",
     "block_entries",
     "Loss",
     "ElementwiseLoss",
@@ -93,7 +95,8 @@ BLOCK_SIZE = 16_000
 """Float64 entries per array in one block of a row-wise evaluation
 (:func:`evaluate_in_blocks`), at most: the cap is in bytes, so a float32 block holds
 twice the entries; a formula with many temporaries gets smaller blocks
-(:data:`BLOCK_BUDGET`).
+(:data:`BLOCK_BUDGET`), ``grad_hess`` and a cheap formula larger ones
+(:data:`LARGE_BLOCKS`).
 
 At 16 000 float64 entries (125 KiB) each temporary stays below glibc's 128 KiB threshold
 for serving an allocation with ``mmap``; so do 32 000 float32 entries.
@@ -149,12 +152,50 @@ BCE with logits 1.14x with the budget (``bench/results.json``), 1.21x without
 footprint may still be trimmed."""
 
 
-def block_entries(footprint: int | None, itemsize: int, whole: int) -> int:
+LARGE_BLOCKS = 2
+"""How many times the bytes of :data:`BLOCK_SIZE` a block may hold per array (within
+:data:`BLOCK_BUDGET` still) where blocks of :data:`BLOCK_SIZE` spend too much on each
+block's overhead (its checks, the formula's calls, the copies into the results: about
+10 us for MSE, 25 us for BCE with logits): in ``grad_hess`` (both derivatives, no value:
+what a boosting objective asks for) of every formula, and in every evaluation of a
+*cheap* formula, one of footprint at most :data:`CHEAP_FOOTPRINT`. Their temporaries of
+up to 250 KiB pass glibc's initial 128 KiB ``mmap`` threshold only until the process
+frees a larger array (the first call's result, for one), which raises the threshold
+above them.
+
+Measured against blocks of :data:`BLOCK_SIZE` (one thread, process CPU time,
+interleaved, medians and interquartile ranges of the per-repeat ratios):
+
+- ``grad_hess``, float32 / float64, at 10^6 entries: BCE with logits 0.945 / 0.954,
+  logistic 0.90 / 0.93, MSE 0.88 / 0.89, Huber 0.89 / 0.90, hinge 0.90 / 0.85, pinball
+  0.86 / 0.86, focal (footprint 22) 0.98 / 1.00, log-cosh (12) 0.99 / 0.97; at 10^7
+  BCE 0.93 / 0.91, MSE 0.97 / 0.95, focal 1.03 / 1.01, log-cosh 0.98 / 1.05 [1.00, 1.08];
+  at 10^5 (where the budget keeps most formulas' blocks smaller) MSE 0.79 / 0.85, BCE
+  1.00 / 0.94;
+- value and gradient (``bench/compare.py --clock process``, float64), every formula in
+  blocks of 32 000 entries: MSE 0.85 [0.82, 0.87] at 10^5 entries, 0.84 at 10^6, 0.87
+  at 10^7, MAE and Huber 0.80-0.89, but the pairwise hinge (footprint 7) 1.21 [1.20,
+  1.22] and focal loss 1.07 at 10^6 and BCE with logits 1.01-1.02: hence the value paths
+  of the cheap formulas only (with this rule: MSE 0.83 / 0.86 / 0.88, MAE 0.87 / 0.88 /
+  0.92, Huber 0.83 / 0.85 / 0.88 at 10^5 / 10^6 / 10^7; BCE with logits, unchanged,
+  1.00 / 1.02 / 0.96)."""
+
+CHEAP_FOOTPRINT = 5
+"""The largest ``footprint`` of a *cheap* formula: its inputs, one intermediate and its
+results (MSE, MAE, Huber, the hinge), a few operations per entry; its blocks are
+:data:`LARGE_BLOCKS` times larger."""
+
+
+def block_entries(
+    footprint: int | None, itemsize: int, whole: int, *, large: bool = False
+) -> int:
     """Entries per array in one block of a formula that keeps ``footprint`` block-sized
     arrays of ``itemsize`` bytes alive at once, evaluated on arrays of ``whole`` entries
     (``footprint=None``, not declared: the full block, the bytes of :data:`BLOCK_SIZE`
-    float64 entries)."""
-    most = max(1, BLOCK_SIZE * 8 // itemsize)
+    float64 entries). ``large``: an evaluation of ``grad_hess``, whose blocks, like a
+    cheap formula's, may hold :data:`LARGE_BLOCKS` times those bytes."""
+    large = large or (footprint is not None and footprint <= CHEAP_FOOTPRINT)
+    most = max(1, BLOCK_SIZE * (LARGE_BLOCKS if large else 1) * 8 // itemsize)
     if footprint is None:
         return most
     budget = max(BLOCK_BUDGET, whole * itemsize)
@@ -326,20 +367,32 @@ def _check_finite(a: np.ndarray, name: str) -> None:
 def _all_finite(a: np.ndarray) -> bool:
     """Whether every entry of the float array ``a`` is finite, in one read of ``a``.
 
-    The sum of the squares (a BLAS dot product) is NaN or infinite where an entry is, and
-    finite otherwise unless it overflows (entries beyond about 1e154 in float64), which
-    the exact test then tells apart; ``isfinite(a).all()`` alone writes a mask and reads
-    it again. Inside an evaluation the overflow rings its :class:`RangeAlarm` before the
-    block's formula runs (the executor resets it), outside one it is silenced here.
-    Measured (Huber's value and gradient at 10^5 entries against the tuned code of commit
-    5321800, which checked so too; process CPU time, interleaved): the mask 0.95x, the
-    dot product 0.90x."""
+    The sum of the entries (:func:`_sum`) is NaN or infinite where an entry is, and
+    finite otherwise unless it overflows (entries near the end of the float range),
+    which the exact test then tells apart; ``isfinite(a).all()`` alone writes a mask and
+    reads it again. Inside an evaluation the overflow rings its :class:`RangeAlarm`
+    before the block's formula runs (the executor resets it), outside one it is silenced
+    here. Measured (Huber's value and gradient at 10^5 entries against the tuned code of
+    commit 5321800, which checked with a dot product; process CPU time, interleaved): the
+    mask 0.95x, the dot product 0.90x.
+
+    Not a BLAS dot product (``np.vdot(a, a)``, which this was): OpenBLAS spreads a
+    float64 dot product of more than about 10^4 entries over its threads, and between
+    the blocks of an evaluation those threads sleep or spin; measured at 10^6 entries,
+    float64, in a process left at OpenBLAS's default threads on the 2-core machine
+    (process CPU time, interleaved, medians of 5): MSE's ``grad_hess`` 317 ms with the
+    dot product against 11.6 ms with the sum, BCE with logits' 201 against 27.5 ms,
+    Huber's value and gradient 274 against 7.6 ms (float32 was not affected). With one
+    thread (``OPENBLAS_NUM_THREADS=1``) the sum costs about what the dot product did:
+    sum / dot product 1.02 (MSE ``grad_hess``), 1.00 (BCE with logits), 0.97 (Huber's
+    value and gradient) in float64 at 10^6 entries, 1.03, 1.00, 0.99 in float32, and
+    1.05, 1.02, 0.97 (float64), 1.03, 0.99, 1.00 (float32) at 10^5."""
     if _LISTENING.get() is None:
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            squares = np.vdot(a, a)
+            total = _sum(a, a.dtype)
     else:
-        squares = np.vdot(a, a)
-    return math.isfinite(squares) or bool(np.isfinite(a).all())
+        total = _sum(a, a.dtype)
+    return math.isfinite(total) or bool(np.isfinite(a).all())
 
 
 def _extremes(a):
@@ -927,7 +980,8 @@ def evaluate_in_blocks(
 ):
     """Evaluate a row-wise ``formula`` on blocks of rows and reduce as ``weighting`` says.
 
-    Each block holds up to the bytes of :data:`BLOCK_SIZE` float64 entries per array,
+    Each block holds up to the bytes of :data:`BLOCK_SIZE` float64 entries per array
+    (:data:`LARGE_BLOCKS` times those for ``grad_hess`` and for a cheap formula),
     fewer for a formula whose ``footprint`` (block-sized arrays alive at once) would pass
     its budget (:data:`BLOCK_BUDGET`, :func:`block_entries`), so the formula's temporaries stay in
     the processor's cache, the allocator keeps its heap from call to call, and a reduced
@@ -945,7 +999,8 @@ def evaluate_in_blocks(
     whole = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
     n_rows = len(whole[0])
     widest = max(math.prod(a.shape[1:]) for a in whole)  # entries in a row
-    entries = block_entries(footprint, weighting.dtype.itemsize, n_rows * widest)
+    entries = block_entries(footprint, weighting.dtype.itemsize, n_rows * widest,
+                            large=grad and hess and not value)
     rows_per_block = max(1, entries // widest)
     value_sum, pieces, results = [], [], [None, None]
     for start in range(0, n_rows, rows_per_block):

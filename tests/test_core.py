@@ -451,8 +451,12 @@ def test_a_hyper_parameter_beyond_the_float_range_is_a_value_error():
 
 def test_a_block_keeps_its_formulas_live_arrays_within_the_budget():
     # (lossfns._core.BLOCK_BUDGET says why: beyond it glibc trims its heap after every call)
+    large = _core.LARGE_BLOCKS * _core.BLOCK_SIZE
     assert _core.block_entries(None, 8, 10**5) == _core.BLOCK_SIZE  # no footprint declared
-    assert _core.block_entries(2, 8, 10**5) == _core.BLOCK_SIZE  # a cheap formula: full blocks
+    # a cheap formula: large blocks; one just above: full blocks
+    assert _core.block_entries(_core.CHEAP_FOOTPRINT, 8, 10**6) == large
+    assert _core.block_entries(_core.CHEAP_FOOTPRINT + 1, 8, 10**6) == _core.BLOCK_SIZE
+    assert _core.block_entries(2, 8, 10**5) == large
     entries = _core.block_entries(20, 8, 10**5)
     assert entries < _core.BLOCK_SIZE
     assert 20 * entries * 8 <= _core.BLOCK_BUDGET < 20 * (entries + 1) * 8
@@ -462,8 +466,13 @@ def test_a_block_keeps_its_formulas_live_arrays_within_the_budget():
     assert _core.block_entries(20, 4, 10**5) == 2 * entries  # float32: twice the entries
     # the cap is in bytes too: a float32 block holds twice BLOCK_SIZE entries
     assert _core.block_entries(None, 4, 10**6) == 2 * _core.BLOCK_SIZE
-    assert _core.block_entries(2, 4, 10**6) == 2 * _core.BLOCK_SIZE
+    assert _core.block_entries(2, 4, 10**6) == 2 * large
     assert _core.block_entries(10**9, 8, 10) == 1
+    # grad_hess: large blocks for any formula, within the budget still
+    assert _core.block_entries(20, 8, 10**6, large=True) == large
+    assert _core.block_entries(10, 4, 10**6, large=True) == 2 * large
+    assert _core.block_entries(20, 8, 10**5, large=True) == entries
+    assert _core.block_entries(10**9, 8, 10, large=True) == 1
 
 
 def test_the_executor_evaluates_blocks_of_the_declared_footprints_size(monkeypatch):

@@ -263,9 +263,10 @@ def test_one_pass_results_equal_the_separate_calls_bit_for_bit(name, reduction):
             np.testing.assert_array_equal(h, h_alone)
 
 
-def _block_sizes(function):
-    # around the loss's own block (its footprint may make it smaller than BLOCK_SIZE)
-    size = _core.block_entries(function.footprint, 8, 0)
+def _block_sizes(function, large=False):
+    # around the loss's own block (its footprint may make it smaller than BLOCK_SIZE;
+    # large: the blocks of grad_hess)
+    size = _core.block_entries(function.footprint, 8, 0, large=large)
     return [size - 1, size, size + 1, 3 * size + 17]
 
 
@@ -297,6 +298,27 @@ def test_blockwise_evaluation_equals_one_call(name, reduction, monkeypatch):
         if hess is not None:
             for h, h_1 in zip(_as_tuple(hess), _as_tuple(hess_1)):
                 np.testing.assert_array_equal(h, h_1)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", [name for name in LOSSES if hasattr(CASES[name].function, "grad_hess")])
+def test_blockwise_grad_hess_equals_one_call(name, reduction, monkeypatch):
+    # grad_hess evaluates in larger blocks (lossfns._core.LARGE_BLOCKS): the same
+    # derivatives, bit for bit, as one call on the whole arrays
+    case = CASES[name]
+    f = case.function
+    for n_entries in _block_sizes(f, large=True):
+        args = case.make(np.random.default_rng(n_entries), n_entries)
+        n_rows = len(args[case.wrt[0]])
+        weight = np.random.default_rng(5).uniform(0, 2, n_rows)
+        kwargs = dict(case.hyper, reduction=reduction, sample_weight=weight)
+        grad, hess = f.grad_hess(*args, **kwargs)
+        with monkeypatch.context() as patch:
+            patch.setattr(_core, "BLOCK_SIZE", 10**9)  # one block: the plain evaluation
+            patch.setattr(_core, "BLOCK_BUDGET", 10**12)
+            grad_1, hess_1 = f.grad_hess(*args, **kwargs)
+        for x, x_1 in zip(_as_tuple(grad) + _as_tuple(hess), _as_tuple(grad_1) + _as_tuple(hess_1)):
+            np.testing.assert_array_equal(x, x_1)
 
 
 @pytest.mark.parametrize("name", LOSSES)
