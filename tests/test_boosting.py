@@ -773,7 +773,10 @@ def test_refit_with_a_constant_hessian_reproduces_the_builtin_mae(weighted):
     weighted, its interpolated weighted median is not the minimiser, so only unweighted);
     XGBoost to float32 rounding of margins of ~5."""
     x, y, x_test, _ = _heavy_tailed(1, n=1500)
-    w = RNG.uniform(0.2, 2, len(y)) if weighted else None
+    # Weights of their own seed, not the module's RNG, whose state depends on which tests ran
+    # before. (One `make test` run saw the models part by 1.3 here; not reproduced since: the
+    # module alone, the modules before it, and weights of seeds 0-79 all agree to 2.4e-6.)
+    w = np.random.default_rng(3).uniform(0.2, 2, len(y)) if weighted else None
     rounds = 60
     if not weighted:
         reference = lgb.train(dict(LGB_L1, objective="l1"), lgb.Dataset(x, y), rounds)
