@@ -1,6 +1,7 @@
 """Shared test settings."""
 
 import os
+import re
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -18,14 +19,50 @@ settings.load_profile("lossbook")
 os.environ["LOSSBOOK_FIGURES"] = "frames"
 
 
-@pytest.hookimpl(tryfirst=True)
+# Which tests run together on one test worker, in pytest-xdist's ``--dist loadscope`` (the
+# scheduler below): a test file's tests, so its module fixtures are made once and its tests run
+# in order; but each notebook and each fresh-environment test alone, so they spread over both
+# workers, and the site's tests by page (tests/test_site.py loads a page once for the tests of
+# that page, and shares one build between the workers). Groups come from node ids because the
+# controller sees nothing else (xdist's ``xdist_group`` markers reach it through node ids that
+# pytest 9 no longer reports: with ``--dist loadgroup`` every test went to either worker).
+ALONE = (
+    "tests/test_notebooks.py::test_notebook_runs[",
+    "tests/test_run_anywhere.py::test_downloaded_notebooks_run_in_a_fresh_environment",
+    "tests/test_run_anywhere.py::test_binder_requirements_install",
+)
+SITE_PAGE = re.compile(r"^tests/test_site\.py::\w+\[(?:\d+px-)?([^\[\]]+\.html)\]$")
+
+
+def worker_group(nodeid: str) -> str:
+    if nodeid.startswith(ALONE):
+        return nodeid
+    if nodeid.startswith("tests/test_site.py::"):
+        page = SITE_PAGE.match(nodeid)
+        return f"tests/test_site.py: {page.group(1)}" if page else nodeid
+    return nodeid.split("::")[0]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BookScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return BookScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items):
-    """Keep each test file on one worker (its module and session fixtures are made once), except
-    tests marked ``any_worker`` (their fixtures are shared between workers) and tests that name
-    their own ``xdist_group``: pytest-xdist's ``--dist loadgroup`` spreads those. The PDF's tests
-    go last: they wait for the PDF build that `make test` starts beside them."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            spread = item.get_closest_marker("any_worker") is not None
-            item.add_marker(pytest.mark.xdist_group(item.nodeid if spread else item.nodeid.split("::")[0]))
-    items.sort(key=lambda item: item.nodeid.startswith("tests/test_pdf.py"))
+    """The slowest tests that run alone start first; the PDF's tests go last (they wait for the
+    PDF build that `make test` starts beside them). The scheduler keeps this order
+    (``--no-loadscope-reorder``)."""
+
+    def rank(item):
+        if item.nodeid.startswith("tests/test_pdf.py"):
+            return 3
+        if item.nodeid.startswith(ALONE):
+            return 0 if "test_run_anywhere" in item.nodeid else 1
+        return 2
+
+    items.sort(key=rank)

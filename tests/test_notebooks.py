@@ -6,7 +6,7 @@ timeout, no error allowed, nothing on stderr), into a Jupyter cache keyed as the
 When ``LOSSBOOK_NOTEBOOK_CACHE`` names a folder, that is the cache: `make test` hands it to the
 site and PDF builds of the same run, which render every notebook from it instead of executing
 the notebooks again (``tests/test_site.py`` checks that they did). So each notebook runs once,
-not three times. The notebooks are spread over the test workers one by one (``xdist_group``).
+not three times. The notebooks are spread over the test workers one by one (tests/conftest.py).
 
 The notebooks still run under nbval too (``pytest --nbval-lax chapters``), but nbval does not
 record widget state, so its run could not stand in for the build's.
@@ -38,9 +38,7 @@ def test_the_book_has_notebooks():
     assert len(NOTEBOOKS) >= 20, NOTEBOOKS
 
 
-@pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=pytest.mark.xdist_group(str(p))) for p in NOTEBOOKS], ids=str
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=str)
 def test_notebook_runs(path: Path, notebook_cache: Path):
     run = execute_notebooks.execute(path, notebook_cache)
     assert run.problem is None, f"{path} {run.problem}"

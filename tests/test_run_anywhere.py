@@ -161,7 +161,6 @@ def test_sample_covers_every_kind_of_notebook():
     assert {"lossfns", "myst_nb", "sympy", "ipywidgets"} <= everything
 
 
-@pytest.mark.xdist_group("fresh venv: downloaded notebooks")  # apart, so the workers share the wait
 def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, wheel):
     """Only pip and a kernel: the install cell brings lossfns (from the wheel) and the rest."""
     start = time.monotonic()
@@ -188,7 +187,6 @@ def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, wheel):
     print(f"fresh venv + kernel {setup:.0f} s; " + "; ".join(timings))
 
 
-@pytest.mark.xdist_group("fresh venv: binder requirements")
 def test_binder_requirements_install_and_import_everything_the_notebooks_import(tmp_path):
     start = time.monotonic()
     python, env = fresh_venv(tmp_path / "venv")

@@ -44,8 +44,9 @@ from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from sphinx_external_toc.parsing import parse_toc_yaml  # noqa: E402
 
-# The whole book, built once; its tests go to any test worker (tests/conftest.py).
-pytestmark = [pytest.mark.book, pytest.mark.any_worker]
+# The whole book, built once for both test workers, which share this file's tests by page
+# (tests/conftest.py).
+pytestmark = pytest.mark.book
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -205,6 +206,51 @@ def page(browser):
     context.close()
 
 
+@dataclass
+class Loaded:
+    """A page of the site opened in a fresh context, and what went wrong while it loaded."""
+
+    page: object
+    recorded: list[str]  # requests, console and page errors (record_problems), still recording
+    unfinished: list[str]  # what did not finish in time (open_page)
+
+
+class LoadedPages:
+    """Each page of the site, loaded once per width for the tests that only read it.
+
+    Loading a page (math typeset, widgets and images done) is most of a browser test's time.
+    The tests of one page run one after another on one worker (tests/conftest.py groups them
+    by page), so the page loaded last is kept until a test asks for another.
+    """
+
+    def __init__(self, browser, base_url: str):
+        self.browser, self.base_url = browser, base_url
+        self.key, self.loaded, self.context = None, None, None
+
+    def load(self, path: str, width: int) -> Loaded:
+        if self.key != (path, width):
+            self.close()
+            self.context = self.browser.new_context(viewport={"width": width, "height": 900})
+            self.context.set_default_timeout(TIMEOUT_MS)
+            page = self.context.new_page()
+            recorded = record_problems(page, self.base_url)
+            self.loaded = Loaded(page, recorded, open_page(page, self.base_url + path))
+            self.key = (path, width)
+        return self.loaded
+
+    def close(self):
+        if self.context is not None:
+            self.context.close()
+        self.key, self.loaded, self.context = None, None, None
+
+
+@pytest.fixture(scope="session")
+def loaded_pages(browser, base_url):
+    pages = LoadedPages(browser, base_url)
+    yield pages
+    pages.close()
+
+
 @pytest.fixture(scope="session")
 def screenshots() -> Path | None:
     """The folder named by LOSSBOOK_SCREENSHOTS, created if needed; None when it is not set."""
@@ -332,10 +378,11 @@ def test_page_names_the_books_icon(path: str, site: Path):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_page(path: str, site: Path, base_url: str, page):
+def test_page(path: str, site: Path, loaded_pages: LoadedPages):
     """The page is small, self-contained and error-free, and everything on it renders."""
-    problems = record_problems(page, base_url)
-    problems += open_page(page, base_url + path)
+    loaded = loaded_pages.load(path, 1280)
+    page = loaded.page
+    problems = loaded.recorded + loaded.unfinished
     problems += [f"math not typeset: {text!r}" for text in page.evaluate(UNTYPESET_MATH)]
     problems += [f"image not loaded: {src}" for src in page.evaluate(BROKEN_IMAGES)]
     size = (site / path).stat().st_size
@@ -360,10 +407,11 @@ CODE_SHARE = """() => {
 
 
 @pytest.mark.parametrize("path", CHAPTER_PAGES)
-def test_code_is_at_most_a_third_of_the_page(path: str, base_url: str, page):
+def test_code_is_at_most_a_third_of_the_page(path: str, loaded_pages: LoadedPages):
     """With folded cells closed, code takes at most a third of a chapter page's height."""
-    assert not open_page(page, base_url + path)
-    heights = page.evaluate(CODE_SHARE)
+    loaded = loaded_pages.load(path, 1280)
+    assert not loaded.unfinished
+    heights = loaded.page.evaluate(CODE_SHARE)
     share = heights["code"] / heights["page"]
     assert share <= CODE_SHARE_MAX, (
         f"{path}: code is {share:.0%} of the page's height ({heights['code']:.0f} of "
@@ -731,20 +779,13 @@ EQUATION_PROBLEMS = """mayScroll => {
 }"""
 
 
-@pytest.fixture(params=WIDTHS, ids=lambda width: f"{width}px")
-def sized_page(request, browser):
-    """A page in a fresh context, as wide as the parameter (900 px high)."""
-    context = browser.new_context(viewport={"width": request.param, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    yield request.param, context.new_page()
-    context.close()
-
-
 @pytest.mark.parametrize("path", PAGES)
-def test_no_equation_is_cut(path: str, base_url: str, sized_page):
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda width: f"{width}px")
+def test_no_equation_is_cut(path: str, width: int, loaded_pages: LoadedPages):
     """At 1280 and 390 px no equation is cut: it fits, or scrolls in its own box with a cue."""
-    width, page = sized_page
-    assert not open_page(page, base_url + path)
+    loaded = loaded_pages.load(path, width)
+    page = loaded.page
+    assert not loaded.unfinished
     page.wait_for_function("() => document.readyState === 'complete'")
     may_scroll = width < 1280 or path in MAY_SCROLL_AT_1280
     problems = page.evaluate(EQUATION_PROBLEMS, may_scroll)
