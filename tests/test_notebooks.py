@@ -30,7 +30,7 @@ NOTEBOOKS = execute_notebooks.notebooks()
 @pytest.fixture(scope="session")
 def notebook_cache(tmp_path_factory) -> Path:
     """The folder of the Jupyter cache the executed notebooks go to."""
-    folder = os.environ.get("LOSSBOOK_NOTEBOOK_CACHE")
+    folder = os.environ.get(execute_notebooks.CACHE_VARIABLE)
     return Path(folder) if folder else tmp_path_factory.mktemp("jupyter_cache")
 
 

@@ -3,11 +3,11 @@
 The book is built once per session into a fresh temporary folder, so the notebooks run
 with an empty cache and the developer's ``_build`` is left alone. Under `make test` that
 folder starts with the notebook cache of the same run (``LOSSBOOK_NOTEBOOK_CACHE``, filled by
-``tests/test_notebooks.py``), so the build renders the notebooks without executing them again. The HTML is served from
-127.0.0.1 and opened in Debian's Chromium through Playwright. Every page must load with no
-request to another host, no failed request or error status, no console or page error, its
-math typeset, its widgets rendered and its images loaded. On the widget page, moving the
-slider must show the frame drawn for the new value, with no kernel.
+``tests/test_notebooks.py``), so the build renders the notebooks without executing them
+again. The HTML is served from 127.0.0.1 and opened in Debian's Chromium through Playwright.
+Every page must load with no request to another host, no failed request or error status, no
+console or page error, its math typeset, its widgets rendered and its images loaded. On the
+widget page, moving the slider must show the frame drawn for the new value, with no kernel.
 
 Set ``LOSSBOOK_SCREENSHOTS`` to a folder to keep screenshots of the widget page there.
 Set ``LOSSBOOK_BUILT`` to the ``--path-output`` folder of a build already made (for example
@@ -44,6 +44,9 @@ from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from sphinx_external_toc.parsing import parse_toc_yaml  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import execute_notebooks  # noqa: E402
+
 # The whole book, built once for both test workers, which share this file's tests by page
 # (tests/conftest.py).
 pytestmark = pytest.mark.book
@@ -64,7 +67,7 @@ CHROMIUM_ARGS = [
 # A cold build executes every notebook (about 8 minutes alone on 2 cores); with the run's
 # notebook cache (LOSSBOOK_NOTEBOOK_CACHE, see tests/test_notebooks.py) it only renders.
 BUILD_TIMEOUT_S = 1800
-NOTEBOOK_CACHE_VARIABLE = "LOSSBOOK_NOTEBOOK_CACHE"
+NOTEBOOK_CACHE_VARIABLE = execute_notebooks.CACHE_VARIABLE
 TIMEOUT_MS = 30_000
 MAX_HTML_BYTES = 3 * 1024 * 1024
 WIDGET_PAGE = "chapters/classification/bce_with_logits.html"
@@ -337,10 +340,9 @@ def test_build_took_every_notebook_from_the_runs_cache(build: Build):
     if build.returncode is None or not os.environ.get(NOTEBOOK_CACHE_VARIABLE):
         pytest.skip("no notebook cache was handed to this build (LOSSBOOK_NOTEBOOK_CACHE)")
     log = build.log.read_text(errors="replace")
-    notebooks = [name for name in parse_toc_yaml(REPO / "_toc.yml") if (REPO / f"{name}.ipynb").is_file()]
     executed = [line for line in log.splitlines() if "Executing notebook" in line]
     assert not executed, "the build executed notebooks again:\n" + "\n".join(executed)
-    assert log.count("Using cached notebook") == len(notebooks)
+    assert log.count("Using cached notebook") == len(execute_notebooks.notebooks())
 
 
 def test_every_built_page_is_tested(site: Path):

@@ -35,6 +35,8 @@ from sphinx_external_toc.parsing import parse_toc_yaml
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["timeout"]
 DEFAULT_CACHE = ROOT / "_build" / ".jupyter_cache"
+# names the notebook cache of a `make test` run (tests/test_notebooks.py fills it, the builds read it)
+CACHE_VARIABLE = "LOSSBOOK_NOTEBOOK_CACHE"
 
 
 def notebooks() -> list[Path]:
