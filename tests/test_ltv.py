@@ -146,20 +146,29 @@ def test_buyer_at_tiny_scale_is_finite_at_the_mode_and_infinite_elsewhere():
     np.testing.assert_array_equal(grad[:, 2], [1.0, -np.inf, 1.0])
 
 
-def wide(low=-MAX, high=MAX):
-    """Floats from the whole range: ordinary, tiny, subnormal and near-maximal values."""
+def wide(signed=True):
+    """Floats from the whole range: ordinary, tiny, subnormal and near-maximal values, of
+    either sign (or, ``signed=False``, non-negative). The sign is drawn, not filtered: a
+    filter that rejected the negative half made 771 of the 971 draws of test_never_nan's
+    arrays invalid, and 80 % of its time generation."""
     magnitudes = st.one_of(
         st.floats(0, 5e-300), st.floats(5e-300, 1e-3), st.floats(1e-3, 1e3),
         st.floats(1e3, 1e300), st.floats(1e300, MAX),
     )
-    signed = magnitudes.flatmap(lambda m: st.sampled_from([m, -m]))
-    return signed.filter(lambda x: low <= x <= high)
+    if not signed:
+        return magnitudes
+
+    def with_sign(magnitude_and_negative):
+        magnitude, negative = magnitude_and_negative
+        return -magnitude if negative else magnitude
+
+    return st.tuples(magnitudes, st.booleans()).map(with_sign)
 
 
 @settings(max_examples=200)
 @given(
     hnp.arrays(np.float64, (20, 3), elements=wide()),
-    hnp.arrays(np.float64, 20, elements=st.one_of(st.just(0.0), wide(low=0))),
+    hnp.arrays(np.float64, 20, elements=st.one_of(st.just(0.0), wide(signed=False))),
     st.floats(1e-300, 1 - 2**-53),
 )
 def test_never_nan(logits, y, q):
@@ -173,7 +182,7 @@ def test_never_nan(logits, y, q):
 
 
 @settings(max_examples=300)
-@given(y=st.one_of(st.just(0.0), wide(low=0)), l0=wide(), mu=wide(), l2=wide())
+@given(y=st.one_of(st.just(0.0), wide(signed=False)), l0=wide(), mu=wide(), l2=wide())
 def test_value_and_grad_match_60_digit_reference_across_the_whole_range(y, l0, mu, l2):
     value, grad = ziln.value_and_grad([y], [[l0, mu, l2]], reduction="none")
     check_row_against_reference(y, l0, mu, l2, value[0], grad[0])
