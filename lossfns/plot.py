@@ -215,6 +215,21 @@ def _overlapping_ticks(ax, renderer) -> list[str]:
     ]
 
 
+def _along_segments(points):
+    """Points every pixel along each segment of a polyline: for a segment of length ``n``
+    pixels, ``max(2, int(n) + 1)`` evenly spaced points from its start to its end (at most
+    10001), as ``np.linspace`` would place them, for every segment in one pass."""
+    import numpy as np
+
+    starts, steps = points[:-1], np.diff(points, axis=0)
+    counts = np.maximum(2, np.minimum(np.linalg.norm(steps, axis=1), 1e4).astype(int) + 1)
+    segment = np.repeat(np.arange(len(counts)), counts)
+    i = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    fractions = i * (1.0 / (counts - 1))[segment]
+    fractions[np.cumsum(counts) - 1] = 1.0  # linspace ends exactly at 1
+    return starts[segment] + fractions[:, None] * steps[segment]
+
+
 def _legend_over_data(ax, renderer) -> list[str]:
     """Lines (sampled every pixel along each segment) and markers under the legend's box.
 
@@ -235,11 +250,7 @@ def _legend_over_data(ax, renderer) -> list[str]:
             points = artist.get_transform().transform(artist.get_xydata())
             points = points[np.isfinite(points).all(axis=1)]
             if artist.get_linestyle() not in ("None", "none", "") and len(points) > 1:
-                steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
-                fractions = [np.linspace(0, 1, max(2, int(n) + 1)) for n in np.minimum(steps, 1e4)]
-                points = np.concatenate(
-                    [a + np.outer(f, b - a) for a, b, f in zip(points[:-1], points[1:], fractions)]
-                )
+                points = _along_segments(points)
         else:
             points = artist.get_offset_transform().transform(artist.get_offsets())
         inside_axes = (
@@ -378,7 +389,7 @@ def _call(parameters, values, mapping: bool):
     return (values[0],), {}
 
 
-def _render_png(draw: Callable, arguments, figsize, palette: bool, position=None):
+def _render_png(draw: Callable, arguments, figsize, palette: bool, position=None, reuse=None):
     """One frame: drawn on a fresh figure, checked, a transparent PNG at DPI.
 
     With ``position`` (an axes position from an earlier frame) the axes are placed there, so
@@ -386,28 +397,44 @@ def _render_png(draw: Callable, arguments, figsize, palette: bool, position=None
     whose text would then stick out of the figure is laid out afresh. Returns the PNG and
     the axes position used. With ``palette``, the PNG is quantized to 256 colours (a third of
     the bytes of a full-colour PNG for line plots, with no visible change).
+
+    ``reuse`` (with ``position``): a figure of no layout, emptied and drawn on instead of a
+    fresh one. Its Agg renderer then stays the same from frame to frame, and matplotlib
+    caches text metrics and mathtext parses per renderer, which a fresh figure per frame
+    computes again for every tick label and ``$...$``. With a palette the pixels go to PIL
+    raw instead of through a full-colour PNG that would only be decoded again. Measured on
+    the divergences page's 65-frame figure: 20.5 s of CPU before, 13.1 s after (1.6x), the
+    frames the same bytes (and on the ZILN page's 125 frames).
     """
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=figsize, layout=None if position else "constrained", dpi=DPI)
+    if position is not None and reuse is not None:
+        figure = reuse
+        for old in tuple(figure.axes):  # dropped, not cleared first (as Figure.clear would)
+            figure.delaxes(old)
+        figure.clear()
+    else:
+        figure = Figure(figsize=figsize, layout=None if position else "constrained", dpi=DPI)
     _agg_canvas(figure)
     ax = figure.add_axes(position) if position else figure.add_subplot()
     args, kwargs = arguments
     draw(ax, *args, **kwargs)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, transparent=True)
+    # with a palette, the pixels go to PIL raw: the full-colour PNG would only be decoded again
+    figure.savefig(buffer, format="rgba" if palette else "png", dpi=DPI, transparent=True)
     if position is not None and _sticks_out(figure):
         return _render_png(draw, arguments, figsize, palette)
     _check_drawn(figure)  # on the layout just saved: one draw per frame
-    png = buffer.getvalue()
-    if palette:
-        from PIL import Image
+    if not palette:
+        return buffer.getvalue(), ax.get_position()
+    from PIL import Image
 
-        quantized = Image.open(buffer).quantize(colors=256, method=Image.Quantize.FASTOCTREE)
-        out = io.BytesIO()
-        quantized.save(out, format="png", optimize=True)
-        png = out.getvalue()
-    return png, ax.get_position()
+    size = tuple(int(v) for v in figure.canvas.get_renderer().get_canvas_width_height())
+    pixels = Image.frombuffer("RGBA", size, buffer.getvalue(), "raw", "RGBA", 0, 1)
+    quantized = pixels.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    out = io.BytesIO()
+    quantized.save(out, format="png", optimize=True)
+    return out.getvalue(), ax.get_position()
 
 
 def _sticks_out(figure) -> bool:
@@ -535,9 +562,12 @@ def slider_figure(
     _, position = _render_png(draw, _call(parameters, [p.values[p.index] for p in parameters], mapping),
                               figsize, True)
     frames, total = {}, 0
+    from matplotlib.figure import Figure
+
+    canvas = Figure(figsize=figsize, layout=None, dpi=DPI)  # one renderer for every frame
     for chosen in itertools.product(*(range(len(p.values)) for p in parameters)):
         values = [p.values[i] for p, i in zip(parameters, chosen)]
-        png, _ = _render_png(draw, _call(parameters, values, mapping), figsize, True, position)
+        png, _ = _render_png(draw, _call(parameters, values, mapping), figsize, True, position, canvas)
         total += _encoded_size(png)
         if total > max_bytes:
             per_frame = total / (len(frames) + 1)
