@@ -76,6 +76,10 @@ def execute(path: Path, cache: Path) -> Run:
     notebook = nbformat.read(ROOT / path, as_version=4)
     # The kernel draws slider figures' frames, as in the build (lossfns.plot.figure_mode).
     os.environ["LOSSBOOK_FIGURES"] = "frames"
+    # One BLAS thread a kernel: kernels run one per CPU (and beside test workers), and OpenBLAS's
+    # thread per core made them fight over the cores: regression/buckets took 51 s of CPU with
+    # two threads, 15 s with one, every glued value the same (measured at load 4-17).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     result = single_nb_execution(notebook, cwd=str((ROOT / path).parent), timeout=TIMEOUT_S, allow_errors=False)
     if result.err is not None:
         return Run(path, result.time, f"raised:\n{result.exc_string}")
