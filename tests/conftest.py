@@ -21,7 +21,7 @@ os.environ["LOSSBOOK_FIGURES"] = "frames"
 
 # Which tests run together on one test worker, in pytest-xdist's ``--dist loadscope`` (the
 # scheduler below): a test file's tests, so its module fixtures are made once and its tests run
-# in order; but each notebook and each fresh-environment test alone, so they spread over both
+# in order; but each notebook and each fresh-environment test alone, so they spread over the
 # workers, and the site's tests by page (tests/test_site.py loads a page once for the tests of
 # that page, and shares one build between the workers). Groups come from node ids because the
 # controller sees nothing else (xdist's ``xdist_group`` markers reach it through node ids that

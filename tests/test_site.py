@@ -47,7 +47,7 @@ from sphinx_external_toc.parsing import parse_toc_yaml  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import execute_notebooks  # noqa: E402
 
-# The whole book, built once for both test workers, which share this file's tests by page
+# The whole book, built once for all test workers, which share this file's tests by page
 # (tests/conftest.py).
 pytestmark = pytest.mark.book
 
