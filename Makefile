@@ -88,21 +88,28 @@ cells: $(PY_READY)
 serve: book
 	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory $(HTML)
 
-# Two rounds. First every test that does not need the built book, the notebooks among them
-# (tests/test_notebooks.py runs each once, as the build would, into the run's notebook cache).
-# Then the site and the PDF are built from that cache, side by side, with no notebook executed
-# again, and the tests of the built book (marked `book`) run; the PDF build starts beside them
-# (tests/test_pdf.py waits for it).
-test: $(PY_READY) $(JS_READY) $(CHROMIUM) $(TEX)
+# Two test workers per core, since many tests mostly wait: pip on the package index in the
+# fresh-environment tests (tests/test_run_anywhere.py; a fresh venv of requirements.lock took
+# 4 min of wall for 1 min 25 s of CPU), Chromium on the page in the browser tests
+# (tests/test_site.py on 2 workers: 4 min 32 s of CPU in 12 min 42 s; load average 5-8).
+TEST_WORKERS = $$(( 2 * $$(nproc) ))
+
+# The Python and JavaScript installs run side by side. Then two rounds. First every test that
+# does not need the built book, the notebooks among them (tests/test_notebooks.py runs each
+# once, as the build would, into the run's notebook cache). Then the site and the PDF are built
+# from that cache, side by side, with no notebook executed again, and the tests of the built
+# book (marked `book`) run; the PDF build starts beside them (tests/test_pdf.py waits for it).
+test: $(CHROMIUM) $(TEX)
+	$(MAKE) --no-print-directory --jobs=2 $(PY_READY) $(JS_READY)
 	run=$$(mktemp -d); status=0; \
 	export LOSSBOOK_NOTEBOOK_CACHE="$$run/jupyter_cache" LOSSBOOK_TEST_PDF="$$run/pdf"; \
 	mkdir -p "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build"; \
-	$(BIN)/python -m pytest -m "not book" || status=$$?; \
+	$(BIN)/python -m pytest -m "not book" -n $(TEST_WORKERS) || status=$$?; \
 	cp -r "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build/.jupyter_cache"; \
 	{ $(BIN)/jupyter-book build . --path-output "$$LOSSBOOK_TEST_PDF" --builder pdflatex --warningiserror \
 	    --keep-going > "$$LOSSBOOK_TEST_PDF/build.log" 2>&1 && echo 0 > "$$LOSSBOOK_TEST_PDF/status" \
 	    || echo 1 > "$$LOSSBOOK_TEST_PDF/status"; } & \
-	$(BIN)/python -m pytest -m book || status=$$?; \
+	$(BIN)/python -m pytest -m book -n $(TEST_WORKERS) || status=$$?; \
 	wait; rm -rf "$$run"; exit $$status
 
 # Timing is noisy, so it is not part of `make test` (which runs the accuracy check and a

@@ -21,7 +21,7 @@ os.environ["LOSSBOOK_FIGURES"] = "frames"
 
 # Which tests run together on one test worker, in pytest-xdist's ``--dist loadscope`` (the
 # scheduler below): a test file's tests, so its module fixtures are made once and its tests run
-# in order; but each notebook and each fresh-environment test alone, so they spread over both
+# in order; but each notebook and each fresh-environment test alone, so they spread over the
 # workers, and the site's tests by page (tests/test_site.py loads a page once for the tests of
 # that page, and shares one build between the workers). Groups come from node ids because the
 # controller sees nothing else (xdist's ``xdist_group`` markers reach it through node ids that
@@ -55,14 +55,17 @@ def pytest_xdist_make_scheduler(config, log):
 
 def pytest_collection_modifyitems(items):
     """The slowest tests that run alone start first; the PDF's tests go last (they wait for the
-    PDF build that `make test` starts beside them). The scheduler keeps this order
+    PDF build that `make test` starts beside them). A page's site tests at the default width
+    run before those at a narrower one, so the page is loaded once per width (test_site's
+    LoadedPages keeps the last page loaded). The scheduler keeps this order
     (``--no-loadscope-reorder``)."""
 
     def rank(item):
         if item.nodeid.startswith("tests/test_pdf.py"):
-            return 3
+            return 3, 0
         if item.nodeid.startswith(ALONE):
-            return 0 if "test_run_anywhere" in item.nodeid else 1
-        return 2
+            return 0 if "test_run_anywhere" in item.nodeid else 1, 0
+        width = getattr(item, "callspec", None) and item.callspec.params.get("width")
+        return 2, -(width or 1280)
 
     items.sort(key=rank)

@@ -47,7 +47,7 @@ from sphinx_external_toc.parsing import parse_toc_yaml  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import execute_notebooks  # noqa: E402
 
-# The whole book, built once for both test workers, which share this file's tests by page
+# The whole book, built once for all test workers, which share this file's tests by page
 # (tests/conftest.py).
 pytestmark = pytest.mark.book
 
@@ -635,45 +635,68 @@ def test_multi_slider_figures_move_every_slider(site: Path, base_url: str, page,
         assert not errors, "\n".join(errors)
 
 
-@pytest.mark.parametrize("width", [1280, 390])
-def test_figures_are_numbered_described_readable_and_themed(width: int, base_url: str, browser, screenshots):
+# What the notebooks drew into a page: images in cells' outputs, and widget views (a slider
+# figure shows one frame of its Stack), shown or not.
+FIGURES_DRAWN = """.cell_output img, .cell_output script[type="application/vnd.jupyter.widget-view+json"]"""
+
+
+def test_the_book_draws_figures(site: Path):
+    assert any(built_soup(site, path).select(f"article :is({FIGURES_DRAWN})") for path in PAGES), (
+        "the book shows no figure"
+    )
+
+
+@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("width", [1280, 390], ids=lambda width: f"{width}px")
+def test_figures_are_numbered_described_readable_and_themed(
+    path: str, width: int, site: Path, loaded_pages: LoadedPages, screenshots
+):
     """Every figure is numbered and captioned, has alt text, is shown large enough for 9 pt
     text (at 1280 px), and in dark mode is inverted on a transparent background instead of
-    sitting on a white card."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
+    sitting on a white card.
+
+    One test per page and width, on the page loaded for the page's other tests (LoadedPages),
+    so the pages spread over the workers: as one sweep over every page per width, the two
+    tests took 78 s and 60 s of one worker each (make test, 2 workers), loading each page a
+    second time."""
+    loaded = loaded_pages.load(path, width)
+    page = loaded.page
+    assert not loaded.unfinished
     problems, scales = [], []
+    images = page.evaluate(FIGURE_IMAGES)
+    for image in images:
+        where = f"{path} ({image['src']})"
+        if not (image["number"] or "").startswith("Fig"):
+            problems.append(f"{where}: not in a numbered figure")
+        if len(image["alt"].strip()) < 20 or re.search(r"\.(png|svg|jpg)\b", image["alt"]):
+            problems.append(f"{where}: alt text {image['alt']!r} does not say what it shows")
+        scales.append(image["shown"] / image["natural"])
+        if width >= 1280 and image["shown"] < MIN_FIGURE_SCALE * image["natural"] - 1:
+            problems.append(
+                f"{where}: shown at {image['shown']:.0f} of {image['natural']} px, "
+                f"text under 9 pt"
+            )
+    if page.locator(f"article :is({FIGURES_DRAWN})").count():
+        assert images, f"{path}: the notebook drew figures, but the page at {width} px shows none"
+    # Dark mode, then back: the page stays loaded for this page's other tests.
+    theme = page.evaluate("() => document.documentElement.dataset.theme")
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
     try:
-        for path in PAGES:
-            assert not open_page(page, base_url + path)
-            for image in page.evaluate(FIGURE_IMAGES):
-                where = f"{path} ({image['src']})"
-                if not (image["number"] or "").startswith("Fig"):
-                    problems.append(f"{where}: not in a numbered figure")
-                if len(image["alt"].strip()) < 20 or re.search(r"\.(png|svg|jpg)\b", image["alt"]):
-                    problems.append(f"{where}: alt text {image['alt']!r} does not say what it shows")
-                scales.append(image["shown"] / image["natural"])
-                if width >= 1280 and image["shown"] < MIN_FIGURE_SCALE * image["natural"] - 1:
-                    problems.append(
-                        f"{where}: shown at {image['shown']:.0f} of {image['natural']} px, "
-                        f"text under 9 pt"
-                    )
-            page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
-            text = page.evaluate("() => getComputedStyle(document.body).color")
-            for color in page.evaluate(SLIDER_TEXT_COLORS):
-                if color != text:
-                    problems.append(f"{path}: a slider's label or readout is {color} in dark mode, not {text}")
-            for image in page.evaluate(FIGURE_IMAGES):
-                card = image["card"] or image["background"]
-                if "invert" not in image["filter"] or card not in ("rgba(0, 0, 0, 0)", "transparent"):
-                    problems.append(f"{path} ({image['src']}): dark mode shows {image['filter']} on {card}")
-            if screenshots and page.evaluate(FIGURE_IMAGES):
-                page.screenshot(path=screenshots / f"{Path(path).stem}-dark-{width}.png", full_page=True)
+        text = page.evaluate("() => getComputedStyle(document.body).color")
+        for color in page.evaluate(SLIDER_TEXT_COLORS):
+            if color != text:
+                problems.append(f"{path}: a slider's label or readout is {color} in dark mode, not {text}")
+        for image in page.evaluate(FIGURE_IMAGES):
+            card = image["card"] or image["background"]
+            if "invert" not in image["filter"] or card not in ("rgba(0, 0, 0, 0)", "transparent"):
+                problems.append(f"{path} ({image['src']}): dark mode shows {image['filter']} on {card}")
+        if screenshots and images:
+            page.screenshot(path=screenshots / f"{Path(path).stem}-dark-{width}.png", full_page=True)
     finally:
-        context.close()
-    assert scales, "the book shows no figure"
-    print(f"{width} px: figures shown at {min(scales):.2f}-{max(scales):.2f} of their natural width")
+        page.evaluate("""theme => { if (theme === null) delete document.documentElement.dataset.theme;
+                                    else document.documentElement.dataset.theme = theme; }""", theme)
+    if scales:
+        print(f"{path} at {width} px: figures shown at {min(scales):.2f}-{max(scales):.2f} of their natural width")
     assert not problems, "\n".join(problems)
 
 
