@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
-from sphinx_external_toc.parsing import parse_toc_yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+import execute_notebooks  # noqa: E402
+
 # The notebooks of the book: those in the table of contents (a page being written is not yet).
-NOTEBOOKS = sorted(
-    f"{name}.ipynb" for name in parse_toc_yaml(REPO / "_toc.yml") if (REPO / f"{name}.ipynb").is_file()
-)
+NOTEBOOKS = [str(path) for path in execute_notebooks.notebooks()]
 
 # A number: digits with an optional decimal part and exponent; groups of three digits joined by
 # a space or a narrow no-break space form one number ("10 000").
