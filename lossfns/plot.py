@@ -390,7 +390,7 @@ def _call(parameters, values, mapping: bool):
 
 
 def _render_png(draw: Callable, arguments, figsize, palette: bool, position=None, reuse=None):
-    """One frame: drawn on a fresh figure, checked, a transparent PNG at DPI.
+    """One frame: drawn on a fresh figure (or on ``reuse``), checked, a transparent PNG at DPI.
 
     With ``position`` (an axes position from an earlier frame) the axes are placed there, so
     that the frames of a figure line up and the layout is not recomputed for each; a frame
