@@ -93,6 +93,9 @@ serve: book
 # 4 min of wall for 1 min 25 s of CPU), Chromium on the page in the browser tests
 # (tests/test_site.py on 2 workers: 4 min 32 s of CPU in 12 min 42 s; load average 5-8).
 TEST_WORKERS = $$(( 2 * $$(nproc) ))
+# The files that hold tests of the built book: the second round collects only these (each worker
+# collecting every file took 13 s of CPU, most of it imports).
+BOOK_TESTS = $(shell grep -l 'pytest.mark.book' tests/test_*.py)
 
 # The Python and JavaScript installs run side by side. Then two rounds. First every test that
 # does not need the built book, the notebooks among them (tests/test_notebooks.py runs each
@@ -109,7 +112,7 @@ test: $(CHROMIUM) $(TEX)
 	{ $(BIN)/jupyter-book build . --path-output "$$LOSSBOOK_TEST_PDF" --builder pdflatex --warningiserror \
 	    --keep-going > "$$LOSSBOOK_TEST_PDF/build.log" 2>&1 && echo 0 > "$$LOSSBOOK_TEST_PDF/status" \
 	    || echo 1 > "$$LOSSBOOK_TEST_PDF/status"; } & \
-	$(BIN)/python -m pytest -m book -n $(TEST_WORKERS) || status=$$?; \
+	$(BIN)/python -m pytest -m book -n $(TEST_WORKERS) $(BOOK_TESTS) || status=$$?; \
 	wait; rm -rf "$$run"; exit $$status
 
 # Timing is noisy, so it is not part of `make test` (which runs the accuracy check and a

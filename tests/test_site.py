@@ -219,11 +219,18 @@ class Loaded:
 
 
 class LoadedPages:
-    """Each page of the site, loaded once per width for the tests that only read it.
+    """Each page of the site, loaded once for the tests that only read it, and resized for
+    each width they ask for.
 
     Loading a page (math typeset, widgets and images done) is most of a browser test's time.
     The tests of one page run one after another on one worker (tests/conftest.py groups them
-    by page), so the page loaded last is kept until a test asks for another.
+    by page, 1280 px before 390 px), so the page loaded last is kept until a test asks for
+    another. A test at another width gets the same page with the window resized, as a reader
+    turning a tablet would: the layout at each width is CSS's (media queries) and lossbook.js's
+    (which marks wide equations again on every resize), with nothing decided once at load.
+    Loading the API and divergences pages again at 390 px took 6.8 and 7.3 s of Chromium's CPU,
+    resizing them 1.0 and 1.2 s. test_a_resized_page_is_laid_out_as_one_loaded_at_that_width
+    checks that the two agree.
     """
 
     def __init__(self, browser, base_url: str):
@@ -231,6 +238,9 @@ class LoadedPages:
         self.key, self.loaded, self.context = None, None, None
 
     def load(self, path: str, width: int) -> Loaded:
+        if self.key is not None and self.key[0] == path and self.key[1] != width:
+            resize(self.loaded.page, width)
+            self.key = (path, width)
         if self.key != (path, width):
             self.close()
             self.context = self.browser.new_context(viewport={"width": width, "height": 900})
@@ -322,6 +332,14 @@ def open_page(page, url: str) -> list[str]:
     page.evaluate("() => document.fonts.ready.then(() => true)")
     page.wait_for_load_state("networkidle")
     return problems
+
+
+def resize(page, width: int) -> None:
+    """Give ``page`` a window ``width`` px wide, and wait until what listens to the resize
+    (lossbook.js marks wide equations in the next animation frame) has run."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_function("width => window.innerWidth === width", arg=width)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def test_build_succeeds(build: Build):
@@ -710,6 +728,7 @@ def test_errata_page_lists_every_erratum(site: Path):
     admonitions = {
         (path.relative_to(site).as_posix(), div.get("id"))
         for path in site.rglob("*.html")
+        if "erratum" in path.read_text()  # parsing every page took 12 s of CPU
         for div in soup(path).select("div.admonition.erratum")
     }
     assert admonitions, "the book has no erratum admonition"
@@ -817,10 +836,70 @@ def test_no_equation_is_cut(path: str, width: int, loaded_pages: LoadedPages):
     assert not problems, f"{path} at {width} px:\n" + "\n".join(problems)
 
 
+# Where everything a reader sees is laid out: the page's width and height, each display and
+# inline formula's box and marks, each figure's size, the headings and the sidebars.
+LAYOUT = """() => {
+    const box = el => { const r = el.getBoundingClientRect();
+                        return [r.left, r.top, r.width, r.height].map(v => Math.round(v * 4) / 4); };
+    const shown = el => el.checkVisibility();
+    const all = selector => [...document.querySelectorAll(selector)];
+    return {
+        page: [document.documentElement.scrollWidth, document.documentElement.scrollHeight],
+        display: all("div.math").map(m => [m.className, ...box(m)]),
+        inline: all("span.math > mjx-container").map(m => [m.className, ...box(m)]),
+        figures: all("article img").filter(shown).map(box),
+        headings: all("article :is(h1, h2, h3)").map(box),
+        shown: all(".bd-sidebar-primary, .bd-sidebar-secondary, .bd-header, .search-button")
+            .map(el => [el.className, shown(el)]),
+    };
+}"""
+# The page of the most formulas and figures, with slider figures and wide equations.
+LAYOUT_PAGE = "chapters/information/divergences.html"
+
+
+def test_a_resized_page_is_laid_out_as_one_loaded_at_that_width(browser, base_url: str):
+    """LoadedPages resizes a page loaded at 1280 px for the tests at 390 px; this checks that
+    the resized page is laid out as one loaded at 390 px is, to a quarter of a pixel."""
+    layouts = []
+    for widths in ([1280, 390], [390]):
+        context = browser.new_context(viewport={"width": widths[0], "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            page = context.new_page()
+            assert not open_page(page, base_url + LAYOUT_PAGE)
+            for width in widths[1:]:
+                resize(page, width)
+            layouts.append(page.evaluate(LAYOUT))
+        finally:
+            context.close()
+    resized, loaded = layouts
+    assert len(loaded["display"]) > 10 and len(loaded["inline"]) > 100 and loaded["figures"], (
+        "the layout read nothing"
+    )
+    for part in loaded:
+        differ = [(a, b) for a, b in zip(resized[part], loaded[part]) if a != b]
+        assert resized[part] == loaded[part], (
+            f"{LAYOUT_PAGE}, {part}: resized from 1280 px to 390 px is not laid out as loaded at "
+            f"390 px ({len(resized[part])} and {len(loaded[part])} items; first differences: {differ[:3]})"
+        )
+
+
+@functools.lru_cache(maxsize=2)
 def built_soup(site: Path, path: str):
+    """The built page parsed, shared by the tests that read it (a page's tests run one after
+    another on one worker, tests/conftest.py), which must not change it: parsing each page
+    once per test took 74 s of CPU over six tests."""
     from bs4 import BeautifulSoup
 
     return BeautifulSoup((site / path).read_text(), "html.parser")
+
+
+def text_outside(element, skip: str) -> str:
+    """``element.get_text(" ")`` without the text inside what the CSS selector ``skip`` selects."""
+    skipped = {id(inner) for inner in element.select(skip)}
+    return " ".join(
+        string for string in element.strings if not any(id(parent) in skipped for parent in string.parents)
+    )
 
 
 def target_page(site: Path, page: str, href: str) -> str:
@@ -855,9 +934,7 @@ NOTES_MENTION = re.compile(r"\b(study|source) notes\b|\bthe notes\b|widely read 
 def test_pages_that_mention_the_notes_link_to_sources(path: str, site: Path):
     """Every page that speaks of the study notes links to the Sources page that introduces them."""
     article = built_soup(site, path).select_one("article")
-    for code in article.select("pre, .cell_input"):
-        code.decompose()
-    if not NOTES_MENTION.search(article.get_text(" ")):
+    if not NOTES_MENTION.search(text_outside(article, "pre, .cell_input")):
         return
     targets = {target_page(site, path, a.get("href", "")) for a in article.select("a[href]")}
     assert path == "appendix/sources.html" or "appendix/sources.html" in targets, (
@@ -937,9 +1014,7 @@ E_NOTATION_EXEMPT = {"appendix/api.html"}
 def test_prose_numbers_are_written_for_people(path: str, site: Path):
     """No number in the prose is in Python's e-notation (1.4e-10): it reads 1.4 × 10⁻¹⁰."""
     article = built_soup(site, path).select_one("article")
-    for code in article.select("pre, code, .cell_input, .cell_output, .math, script, style"):
-        code.decompose()
-    found = E_NOTATION.findall(article.get_text(" "))
+    found = E_NOTATION.findall(text_outside(article, "pre, code, .cell_input, .cell_output, .math, script, style"))
     assert not found, f"{path} prints {found} in its prose: glue power_of_ten(x, digits) instead"
 
 
@@ -953,9 +1028,7 @@ def test_negative_numbers_in_prose_print_a_minus_sign(path: str, site: Path):
     """A negative number in the prose (a glued value, a typed one, a docstring's) prints the
     minus sign U+2212, as typeset math does, not the hyphen-minus Python writes ("-3.2")."""
     article = built_soup(site, path).select_one("article")
-    for code in article.select("pre, code, .cell_input, .math, script, style, .highlight, dt.sig"):
-        code.decompose()
-    text = article.get_text(" ")
+    text = text_outside(article, "pre, code, .cell_input, .math, script, style, .highlight, dt.sig")
     found = [
         "…" + text[max(0, m.start() - 30) : m.end() + 12].replace("\n", " ") + "…"
         for m in HYPHEN_MINUS_NUMBER.finditer(text)
