@@ -106,14 +106,19 @@ TEST_WORKERS = $$(( 2 * $$(nproc) ))
 # collecting every file took 13 s of CPU, most of it imports).
 BOOK_TESTS = $(shell grep -l 'pytest.mark.book' tests/test_*.py)
 
-# The Python and JavaScript installs run side by side. Then two rounds. First every test that
-# does not need the built book, the notebooks among them (tests/test_notebooks.py runs each
-# once, as the build would, into the run's notebook cache). Then the site and the PDF are built
+# The Python and JavaScript installs run side by side (and Binder's, below). Then two rounds.
+# First every test that does not need the built book, the notebooks among them
+# (tests/test_notebooks.py runs each once, as the build would, into the run's notebook cache). Then the site and the PDF are built
 # from that cache, side by side, with no notebook executed again, and the tests of the built
 # book (marked `book`) run; the PDF build starts beside them (tests/test_pdf.py waits for it).
+# Binder's requirements install into a fresh venv of their own while the set-up runs, from the
+# machine's Python (tools/run_anywhere.py needs nothing else); tests/test_run_anywhere.py checks
+# that environment.
 test: $(CHROMIUM) $(TEX)
-	$(MAKE) --no-print-directory --jobs=2 $(PY_READY) $(JS_READY)
 	run=$$(mktemp -d); status=0; \
+	export LOSSBOOK_TEST_BINDER="$$run/binder"; \
+	$(PYTHON) tools/run_anywhere.py --install-binder "$$LOSSBOOK_TEST_BINDER" & \
+	$(MAKE) --no-print-directory --jobs=2 $(PY_READY) $(JS_READY) || { wait; exit 1; }; \
 	export LOSSBOOK_NOTEBOOK_CACHE="$$run/jupyter_cache" LOSSBOOK_TEST_PDF="$$run/pdf"; \
 	mkdir -p "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build"; \
 	$(BIN)/python -m pytest -m "not book" -n $(TEST_WORKERS) || status=$$?; \

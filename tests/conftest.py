@@ -56,15 +56,19 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(items):
     """The slowest tests that run alone start first; the PDF's tests go last (they wait for the
     PDF build that `make test` starts beside them). A page's site tests at the default width
-    run before those at a narrower one, so the page is loaded once per width (test_site's
-    LoadedPages keeps the last page loaded). The scheduler keeps this order
-    (``--no-loadscope-reorder``)."""
+    run before those at a narrower one, so the page is loaded once for them (test_site's
+    LoadedPages keeps the last page loaded). The site's tests of no one page (each of which
+    opens pages of its own, up to half a minute) start before the pages' groups, which are
+    shorter and fill in behind them: last, they left one worker busy for half a minute after
+    the others were done. The scheduler keeps this order (``--no-loadscope-reorder``)."""
 
     def rank(item):
         if item.nodeid.startswith("tests/test_pdf.py"):
             return 3, 0
         if item.nodeid.startswith(ALONE):
             return 0 if "test_run_anywhere" in item.nodeid else 1, 0
+        if item.nodeid.startswith("tests/test_site.py::") and not SITE_PAGE.match(item.nodeid):
+            return 2, -(10**6)
         width = getattr(item, "callspec", None) and item.callspec.params.get("width")
         return 2, -(width or 1280)
 

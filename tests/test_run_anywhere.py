@@ -8,7 +8,9 @@ pip (the packages come from the package index, or pip's cache):
   under ``jupyter execute`` from a folder outside the repository, as a reader's downloaded
   copy does. Their install cell installs ``lossfns`` from a wheel built from this checkout
   (``LOSSFNS_SOURCE``) and the rest at the pinned versions; one environment serves them all;
-* ``binder/requirements.txt`` installs, and every module the notebooks import imports.
+* ``binder/requirements.txt`` installs, and every module the notebooks import imports. Under
+  `make test` that install (``tools/run_anywhere.py --install-binder``) runs beside the
+  set-up, and the test checks the environment it made (``LOSSBOOK_TEST_BINDER``).
 
 Both are slow (about a minute each with a warm pip cache); they print their timings.
 """
@@ -34,6 +36,7 @@ import run_anywhere  # noqa: E402
 SAMPLE_SIZE = 3
 TIMEOUT_S = 900
 NOTEBOOKS = run_anywhere.notebooks()
+BINDER_VARIABLE = "LOSSBOOK_TEST_BINDER"
 FORK = "https://github.com/someone/lossbook-fork"
 
 
@@ -97,25 +100,6 @@ def test_install_cell_follows_the_address(monkeypatch):
 
 
 
-def fresh_venv(folder: Path) -> tuple[Path, dict[str, str]]:
-    """A new venv of the Python this project's venv is made from, and an environment for it."""
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", folder], check=True, timeout=TIMEOUT_S)
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
-    env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["JUPYTER_DATA_DIR"] = str(folder / "jupyter")  # no user-wide kernel specs
-    env["MPLBACKEND"] = "Agg"
-    # pip byte-compiles every file it installs, which nothing here checks: installing
-    # binder/requirements.txt took 92 s of CPU with that and 51 s without (2 min wall either way)
-    env["PIP_COMPILE"] = "false"  # (pip reads PIP_NO_COMPILE=1 as "compile")
-    # ...and Python then writes the bytecode of what is imported, when it is first imported, as
-    # on a reader's machine. Where PYTHONDONTWRITEBYTECODE is set (as on the test machines),
-    # every kernel compiled again all it imported: the sample of notebooks took 116 s of CPU
-    # with it set and 93 s without.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return folder / "bin" / "python", env
-
-
 def run(command: list, env: dict[str, str], cwd: Path | None = None) -> str:
     result = subprocess.run(
         command, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
@@ -172,7 +156,7 @@ def test_sample_covers_every_kind_of_notebook():
 def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, wheel):
     """Only pip and a kernel: the install cell brings lossfns (from the wheel) and the rest."""
     start = time.monotonic()
-    python, env = fresh_venv(tmp_path / "venv")
+    python, env = run_anywhere.fresh_venv(tmp_path / "venv")
     pins = run_anywhere.locked()
     # what Colab, Binder or a local Jupyter already has: a kernel, and nbclient to drive it
     run([python, "-m", "pip", "install", "-q", pins["nbclient"], pins["ipykernel"]], env)
@@ -195,14 +179,32 @@ def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, wheel):
     print(f"fresh venv + kernel {setup:.0f} s; " + "; ".join(timings))
 
 
+def binder_installed(tmp_path: Path) -> Path:
+    """The folder of run_anywhere.install_binder's fresh venv: installed here, or by `make test`
+    beside its own set-up (pip works on one core, and that set-up left the other idle about
+    half of its two minutes), which names the folder in LOSSBOOK_TEST_BINDER."""
+    prepared = os.environ.get(BINDER_VARIABLE)
+    if not prepared:
+        run_anywhere.install_binder(tmp_path)
+        return tmp_path
+    folder, start = Path(prepared), time.monotonic()
+    while not (folder / run_anywhere.BINDER_STATUS).is_file():
+        assert time.monotonic() - start < TIMEOUT_S, f"{folder}: the install started by make did not end"
+        time.sleep(1)
+    return folder
+
+
 def test_binder_requirements_install_and_import_everything_the_notebooks_import(tmp_path):
+    folder = binder_installed(tmp_path)
+    status = json.loads((folder / run_anywhere.BINDER_STATUS).read_text())
+    log = (folder / "pip.log").read_text()
+    assert status["returncode"] == 0, f"pip install -r binder/requirements.txt: {status}\n{log[-4000:]}"
+    python, env = folder / "venv" / "bin" / "python", run_anywhere.venv_environment(folder / "venv")
     start = time.monotonic()
-    python, env = fresh_venv(tmp_path / "venv")
-    # repo2docker runs this from the repository's root (the `.` line is lossfns)
-    run([python, "-m", "pip", "install", "-q", "-r", run_anywhere.BINDER], env, cwd=ROOT)
     modules = sorted(set().union(*(run_anywhere.imports(json.loads(p.read_text())) for p in run_anywhere.notebooks())))
     assert "lossfns" in {m.split(".")[0] for m in modules}
     script = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
     run([python, "-c", script, *modules], env, cwd=tmp_path)
     run([python, "-m", "pip", "check"], env)
-    print(f"binder requirements: {time.monotonic() - start:.0f} s for {len(modules)} modules")
+    print(f"binder requirements: installed in {status['seconds']:.0f} s; {len(modules)} modules "
+          f"imported and pip check in {time.monotonic() - start:.0f} s")

@@ -14,6 +14,10 @@
 * ``binder/requirements.txt``: the pinned packages every notebook imports, and ``lossfns``.
 
 ``--check`` writes nothing and exits 1 (listing the files) when any of them is out of date.
+
+``--install-binder FOLDER`` installs ``binder/requirements.txt`` into a fresh virtual
+environment in ``FOLDER`` (:func:`install_binder`), as ``tests/test_run_anywhere.py`` does;
+`make test` starts it beside its own set-up and hands the folder to that test.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import argparse
 import ast
 import functools
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -248,10 +254,63 @@ def binder_requirements() -> str:
     return "\n".join(header + sorted(set(pins), key=str.lower) + ["."]) + "\n"
 
 
+FRESH_TIMEOUT_S = 900
+BINDER_STATUS = "status.json"  # what install_binder leaves in its folder, beside venv/ and pip.log
+
+
+def fresh_venv(folder: Path) -> tuple[Path, dict[str, str]]:
+    """A new venv of the Python this one is made from, and an environment to run it in."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", folder], check=True, timeout=FRESH_TIMEOUT_S)
+    return folder / "bin" / "python", venv_environment(folder)
+
+
+def venv_environment(folder: Path) -> dict[str, str]:
+    """This process's environment, for the venv at ``folder`` instead of any other."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["JUPYTER_DATA_DIR"] = str(folder / "jupyter")  # no user-wide kernel specs
+    env["MPLBACKEND"] = "Agg"
+    # pip byte-compiles every file it installs, which nothing here checks: installing
+    # binder/requirements.txt took 92 s of CPU with that and 51 s without (2 min wall either way)
+    env["PIP_COMPILE"] = "false"  # (pip reads PIP_NO_COMPILE=1 as "compile")
+    # ...and Python then writes the bytecode of what is imported, when it is first imported, as
+    # on a reader's machine. Where PYTHONDONTWRITEBYTECODE is set (as on the test machines),
+    # every kernel compiled again all it imported: the sample of notebooks took 116 s of CPU
+    # with it set and 93 s without.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def install_binder(folder: Path) -> dict:
+    """Install ``binder/requirements.txt`` into a fresh venv at ``folder/venv`` as repo2docker
+    does (from the repository's root: the ``.`` line is lossfns), pip's output into
+    ``folder/pip.log``; return and leave in ``folder/status.json`` pip's exit status and the
+    seconds taken (a timeout is exit status ``"timeout"``)."""
+    start = time.monotonic()
+    folder.mkdir(parents=True, exist_ok=True)
+    python, env = fresh_venv(folder / "venv")
+    with (folder / "pip.log").open("w") as log:
+        try:
+            returncode = subprocess.run(
+                [python, "-m", "pip", "install", "-q", "-r", BINDER], env=env, cwd=ROOT,
+                stdout=log, stderr=subprocess.STDOUT, timeout=FRESH_TIMEOUT_S, check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            returncode = "timeout"
+    status = {"returncode": returncode, "seconds": time.monotonic() - start}
+    (folder / BINDER_STATUS).write_text(json.dumps(status))
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if out of date")
+    parser.add_argument("--install-binder", metavar="FOLDER", type=Path,
+                        help="only install binder/requirements.txt into a fresh venv in FOLDER")
     args = parser.parse_args(argv)
+    if args.install_binder:
+        return 0 if install_binder(args.install_binder)["returncode"] == 0 else 1
     outdated = []
     for path in notebooks():
         now, wanted = with_install_cell(path)
