@@ -102,9 +102,10 @@ serve: book
 # 4 min of wall for 1 min 25 s of CPU), Chromium on the page in the browser tests
 # (tests/test_site.py on 2 workers: 4 min 32 s of CPU in 12 min 42 s; load average 5-8).
 TEST_WORKERS = $$(( 2 * $$(nproc) ))
-# The files that hold tests of the built book: the second round collects only these (each worker
-# collecting every file took 13 s of CPU, most of it imports).
-BOOK_TESTS = $(shell grep -l 'pytest.mark.book' tests/test_*.py)
+# The files that hold tests of the built book (marked `book`): the first round leaves them out and
+# the second runs only them, all their tests (each worker collecting every file took 13 s of
+# CPU, most of it imports; these two, 4 s).
+BOOK_TESTS = $(shell grep -l 'mark\.book' tests/test_*.py)
 
 # The Python and JavaScript installs run side by side (and Binder's, below). Then two rounds.
 # First every test that does not need the built book, the notebooks among them
@@ -121,12 +122,12 @@ test: $(CHROMIUM) $(TEX)
 	$(MAKE) --no-print-directory --jobs=2 $(PY_READY) $(JS_READY) || { wait; exit 1; }; \
 	export LOSSBOOK_NOTEBOOK_CACHE="$$run/jupyter_cache" LOSSBOOK_TEST_PDF="$$run/pdf"; \
 	mkdir -p "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build"; \
-	$(BIN)/python -m pytest -m "not book" -n $(TEST_WORKERS) || status=$$?; \
+	$(BIN)/python -m pytest -m "not book" -n $(TEST_WORKERS) $(addprefix --ignore=,$(BOOK_TESTS)) || status=$$?; \
 	cp -r "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build/.jupyter_cache"; \
 	{ $(BIN)/jupyter-book build . --path-output "$$LOSSBOOK_TEST_PDF" --builder pdflatex --warningiserror \
 	    --keep-going > "$$LOSSBOOK_TEST_PDF/build.log" 2>&1 && echo 0 > "$$LOSSBOOK_TEST_PDF/status" \
 	    || echo 1 > "$$LOSSBOOK_TEST_PDF/status"; } & \
-	$(BIN)/python -m pytest -m book -n $(TEST_WORKERS) $(BOOK_TESTS) || status=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(BOOK_TESTS) || status=$$?; \
 	wait; rm -rf "$$run"; exit $$status
 
 # Timing is noisy, so it is not part of `make test` (which runs the accuracy check and a
