@@ -42,8 +42,9 @@ help:
 # Binder's install beside it: 138 s with halves, 119 s with quarters.
 $(PY_READY): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	grep '==' requirements.lock | sed 's/ *#.*//' > $(VENV)/pins.txt
 	pids=""; for quarter in 0 1 2 3; do \
-	  grep '==' requirements.lock | sed 's/ *#.*//' | awk -v k=$$quarter 'NR % 4 == k' > $(VENV)/pins-$$quarter.txt; \
+	  awk -v k=$$quarter 'NR % 4 == k' $(VENV)/pins.txt > $(VENV)/pins-$$quarter.txt; \
 	  $(BIN)/python -m pip install --quiet --no-deps -r $(VENV)/pins-$$quarter.txt & pids="$$pids $$!"; \
 	done; for pid in $$pids; do wait $$pid; done
 	$(BIN)/python -m pip install --quiet -r requirements.lock -e .
@@ -109,9 +110,10 @@ BOOK_TESTS = $(shell grep -l 'mark\.book' tests/test_*.py)
 
 # The Python and JavaScript installs run side by side (and Binder's, below). Then two rounds.
 # First every test that does not need the built book, the notebooks among them
-# (tests/test_notebooks.py runs each once, as the build would, into the run's notebook cache). Then the site and the PDF are built
-# from that cache, side by side, with no notebook executed again, and the tests of the built
-# book (marked `book`) run; the PDF build starts beside them (tests/test_pdf.py waits for it).
+# (tests/test_notebooks.py runs each once, as the build would, into the run's notebook cache).
+# Then the site and the PDF are built from that cache, side by side, with no notebook executed
+# again, and the files of the built book's tests (BOOK_TESTS) run; the PDF build starts beside
+# them (tests/test_pdf.py waits for it).
 # Binder's requirements install into a fresh venv of their own while the set-up runs, from the
 # machine's Python (tools/run_anywhere.py needs nothing else); tests/test_run_anywhere.py checks
 # that environment.

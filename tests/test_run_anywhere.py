@@ -34,7 +34,7 @@ import publishing  # noqa: E402
 import run_anywhere  # noqa: E402
 
 SAMPLE_SIZE = 3
-TIMEOUT_S = 900
+TIMEOUT_S = run_anywhere.FRESH_TIMEOUT_S
 NOTEBOOKS = run_anywhere.notebooks()
 BINDER_VARIABLE = "LOSSBOOK_TEST_BINDER"
 FORK = "https://github.com/someone/lossbook-fork"
@@ -197,7 +197,7 @@ def binder_installed(tmp_path: Path) -> Path:
 def test_binder_requirements_install_and_import_everything_the_notebooks_import(tmp_path):
     folder = binder_installed(tmp_path)
     status = json.loads((folder / run_anywhere.BINDER_STATUS).read_text())
-    log = (folder / "pip.log").read_text()
+    log = (folder / "pip.log").read_text() if (folder / "pip.log").is_file() else "(no pip log)"
     assert status["returncode"] == 0, f"pip install -r binder/requirements.txt: {status}\n{log[-4000:]}"
     python, env = folder / "venv" / "bin" / "python", run_anywhere.venv_environment(folder / "venv")
     start = time.monotonic()

@@ -238,10 +238,12 @@ class LoadedPages:
         self.key, self.loaded, self.context = None, None, None
 
     def load(self, path: str, width: int) -> Loaded:
-        if self.key is not None and self.key[0] == path and self.key[1] != width:
+        if self.key == (path, width):
+            return self.loaded
+        if self.key is not None and self.key[0] == path:
             resize(self.loaded.page, width)
             self.key = (path, width)
-        if self.key != (path, width):
+        else:
             self.close()
             self.context = self.browser.new_context(viewport={"width": width, "height": 900})
             self.context.set_default_timeout(TIMEOUT_MS)

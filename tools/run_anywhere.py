@@ -286,20 +286,25 @@ def install_binder(folder: Path) -> dict:
     """Install ``binder/requirements.txt`` into a fresh venv at ``folder/venv`` as repo2docker
     does (from the repository's root: the ``.`` line is lossfns), pip's output into
     ``folder/pip.log``; return and leave in ``folder/status.json`` pip's exit status and the
-    seconds taken (a timeout is exit status ``"timeout"``)."""
+    seconds taken (a timeout is exit status ``"timeout"``). The status is written whatever
+    happens, an error making the venv included, so that a test waiting for it stops waiting."""
     start = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
-    python, env = fresh_venv(folder / "venv")
-    with (folder / "pip.log").open("w") as log:
-        try:
+    try:
+        python, env = fresh_venv(folder / "venv")
+        with (folder / "pip.log").open("w") as log:
             returncode = subprocess.run(
                 [python, "-m", "pip", "install", "-q", "-r", BINDER], env=env, cwd=ROOT,
                 stdout=log, stderr=subprocess.STDOUT, timeout=FRESH_TIMEOUT_S, check=False,
             ).returncode
-        except subprocess.TimeoutExpired:
-            returncode = "timeout"
-    status = {"returncode": returncode, "seconds": time.monotonic() - start}
-    (folder / BINDER_STATUS).write_text(json.dumps(status))
+    except subprocess.TimeoutExpired:
+        returncode = "timeout"
+    except Exception as error:  # e.g. the venv could not be made
+        returncode = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        status = {"returncode": returncode, "seconds": time.monotonic() - start}
+        (folder / BINDER_STATUS).write_text(json.dumps(status))
     return status
 
 
