@@ -34,20 +34,20 @@ help:
 	@echo "make pdf    the whole book as one PDF: $(PDF) (installs TeX from Debian)"
 	@echo "make cells  write every notebook's install cell and binder/requirements.txt"
 
-# pip installs one package after another, mostly waiting on the package index, so the pinned
-# packages go in as four quarters side by side (each pin alone, --no-deps); then the lock as one
-# install, with lossfns itself, resolves them and adds what a lock leaves out (setuptools,
-# wheel). Into a fresh venv: 142 s as one install, 77 s as two halves, 66 s as four quarters
-# (then 12 s to resolve); the environments freeze the same. make test's whole set-up, with
-# Binder's install beside it: 138 s with halves, 119 s with quarters.
+# uv installs the lock: pip took 142 s into a fresh venv here (one package after another, mostly
+# waiting on the package index; 78 s as four installs side by side), uv 36 s, byte-compiling as pip
+# does (these machines set PYTHONDONTWRITEBYTECODE, so nothing compiled would be compiled again at
+# every import). The two environments freeze the same (`pip freeze --all`). uv is pinned and kept
+# beside the venv's packages, not among them. It does not read pip's configuration, so a local
+# wheel folder that pip is given in PIP_FIND_LINKS (these machines keep torch's CPU build there)
+# is passed on.
+UV_VERSION := 0.13.9
+UV := $(VENV)/uv/bin/uv
 $(PY_READY): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	grep '==' requirements.lock | sed 's/ *#.*//' > $(VENV)/pins.txt
-	pids=""; for quarter in 0 1 2 3; do \
-	  awk -v k=$$quarter 'NR % 4 == k' $(VENV)/pins.txt > $(VENV)/pins-$$quarter.txt; \
-	  $(BIN)/python -m pip install --quiet --no-deps -r $(VENV)/pins-$$quarter.txt & pids="$$pids $$!"; \
-	done; for pid in $$pids; do wait $$pid; done
-	$(BIN)/python -m pip install --quiet -r requirements.lock -e .
+	$(BIN)/python -m pip install --quiet --upgrade --target $(VENV)/uv uv==$(UV_VERSION)
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python \
+	  $${PIP_FIND_LINKS:+--find-links "$$PIP_FIND_LINKS"} -r requirements.lock -e .
 	touch $@
 
 $(JS_READY): package.json package-lock.json
@@ -114,17 +114,21 @@ BOOK_TESTS = $(shell grep -l 'mark\.book' tests/test_*.py)
 # Then the site and the PDF are built from that cache, side by side, with no notebook executed
 # again, and the files of the built book's tests (BOOK_TESTS) run; the PDF build starts beside
 # them (tests/test_pdf.py waits for it).
-# Binder's requirements install into a fresh venv of their own while the set-up runs, from the
-# machine's Python (tools/run_anywhere.py needs nothing else); tests/test_run_anywhere.py checks
-# that environment.
-test: $(CHROMIUM) $(TEX)
+# Beside the set-up and the first round, in the background:
+# - Binder's requirements install into a fresh venv of their own, from the machine's Python
+#   (tools/run_anywhere.py needs nothing else); tests/test_run_anywhere.py checks that environment.
+# - Debian's Chromium and TeX install when missing; only the second round needs them. On a fresh
+#   machine they took 27 s and 88 s (most of it TeX making its formats) before anything else ran.
+test:
 	run=$$(mktemp -d); status=0; \
 	export LOSSBOOK_TEST_BINDER="$$run/binder"; \
 	$(PYTHON) tools/run_anywhere.py --install-binder "$$LOSSBOOK_TEST_BINDER" & \
+	$(MAKE) --no-print-directory $(CHROMIUM) $(TEX) > "$$run/debian.log" 2>&1 & debian=$$!; \
 	$(MAKE) --no-print-directory --jobs=2 $(PY_READY) $(JS_READY) || { wait; exit 1; }; \
 	export LOSSBOOK_NOTEBOOK_CACHE="$$run/jupyter_cache" LOSSBOOK_TEST_PDF="$$run/pdf"; \
 	mkdir -p "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build"; \
 	$(BIN)/python -m pytest -m "not book" -n $(TEST_WORKERS) $(addprefix --ignore=,$(BOOK_TESTS)) || status=$$?; \
+	wait $$debian || { cat "$$run/debian.log"; wait; exit 1; }; \
 	cp -r "$$LOSSBOOK_NOTEBOOK_CACHE" "$$LOSSBOOK_TEST_PDF/_build/.jupyter_cache"; \
 	{ $(BIN)/jupyter-book build . --path-output "$$LOSSBOOK_TEST_PDF" --builder pdflatex --warningiserror \
 	    --keep-going > "$$LOSSBOOK_TEST_PDF/build.log" 2>&1 && echo 0 > "$$LOSSBOOK_TEST_PDF/status" \
