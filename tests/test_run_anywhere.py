@@ -137,14 +137,6 @@ def sample() -> list[Path]:
     return chosen
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", folder, ROOT], dict(os.environ))
-    (built,) = folder.glob("lossfns-*.whl")
-    return built
-
-
 def test_sample_covers_every_kind_of_notebook():
     chosen = sample()
     assert len(chosen) >= SAMPLE_SIZE
@@ -153,7 +145,7 @@ def test_sample_covers_every_kind_of_notebook():
     assert {"lossfns", "myst_nb", "sympy", "ipywidgets"} <= everything
 
 
-def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, wheel):
+def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, lossfns_wheel):
     """Only pip and a kernel: the install cell brings lossfns (from the wheel) and the rest."""
     start = time.monotonic()
     python, env = run_anywhere.fresh_venv(tmp_path / "venv")
@@ -164,7 +156,7 @@ def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, wheel):
     downloads.mkdir()
     missing = subprocess.run([python, "-c", "import lossfns"], env=env, cwd=downloads, capture_output=True)
     assert missing.returncode, "the fresh environment already has lossfns"
-    env["LOSSFNS_SOURCE"] = str(wheel)
+    env["LOSSFNS_SOURCE"] = str(lossfns_wheel)
     env["LOSSBOOK_FILES"] = ROOT.as_uri()  # the repository's files, for pages that read one
     setup = time.monotonic() - start
     timings = []
