@@ -113,8 +113,8 @@ TEST_WORKERS = $$(( 2 * $$(nproc) ))
 # CPU, most of it imports; these two, 4 s).
 BOOK_TESTS = $(shell grep -l 'mark\.book' tests/test_*.py)
 
-# The Python and JavaScript installs run side by side (and Binder's, below). Then two rounds.
-# First every test that does not need the built book, the notebooks among them
+# The Python set-up (with one collection of every test: test-imports, below) and the JavaScript
+# install run side by side. Then two rounds. First every test that does not need the built book, the notebooks among them
 # (tests/test_notebooks.py runs each once, as the build would, into the run's notebook cache).
 # Then the site and the PDF are built from that cache, side by side, with no notebook executed
 # again, and the files of the built book's tests (BOOK_TESTS) run; the PDF build starts beside

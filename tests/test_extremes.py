@@ -542,12 +542,13 @@ def test_bpr_gradient(pos, neg):
     with np.errstate(all="raise"):
         (d_pos, d_neg), (h_pos, h_neg) = lossfns.bpr.grad_hess([pos], [neg], reduction="sum")
     gap = mp.mpf(pos) - mp.mpf(neg)
-    truth, curvature = sigmoid(-gap), sigmoid(gap) * sigmoid(-gap)
+    up, down = sigmoid(gap), sigmoid(-gap)
+    truth, curvature = down, up * down
     # the gap is rounded once, by up to half an ulp, |g| eps / 2; that moves log sigma(-g) by
     # up to sigma(g) times as much and log(sigma(g) sigma(-g)) by |sigma(-g) - sigma(g)| times
     # as much: relative errors beyond the 16 ulps (16 eps) of each evaluation itself
-    grad_scale = truth * (1 + abs(gap) * sigmoid(gap) / 32)
-    hess_scale = curvature * (1 + abs(gap) * abs(sigmoid(-gap) - sigmoid(gap)) / 32)
+    grad_scale = truth * (1 + abs(gap) * up / 32)
+    hess_scale = curvature * (1 + abs(gap) * abs(down - up) / 32)
     assert close(-d_pos[0], truth, scale=grad_scale) and close(d_neg[0], truth, scale=grad_scale)
     assert close(h_pos[0], curvature, scale=hess_scale)
     assert close(h_neg[0], curvature, scale=hess_scale)

@@ -173,8 +173,8 @@ def test_downloaded_notebooks_run_in_a_fresh_environment(tmp_path, lossfns_wheel
 
 def binder_installed(tmp_path: Path) -> Path:
     """The folder of run_anywhere.install_binder's fresh venv: installed here, or by `make test`
-    beside its own set-up (pip works on one core, and that set-up left the other idle about
-    half of its two minutes), which names the folder in LOSSBOOK_TEST_BINDER."""
+    in the background from its start (pip mostly waits on the package index, for about a
+    minute), which names the folder in LOSSBOOK_TEST_BINDER."""
     prepared = os.environ.get(BINDER_VARIABLE)
     if not prepared:
         run_anywhere.install_binder(tmp_path)
