@@ -186,6 +186,20 @@ def binder_installed(tmp_path: Path) -> Path:
     return folder
 
 
+def test_an_interrupted_binder_install_still_leaves_its_status(tmp_path, monkeypatch):
+    """A test waits for install_binder's status file: an install stopped by Ctrl-C (or one whose
+    venv cannot be made) writes it too, naming what stopped it, and the interruption goes on up."""
+
+    def interrupted(folder):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_anywhere, "fresh_venv", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_anywhere.install_binder(tmp_path)
+    status = json.loads((tmp_path / run_anywhere.BINDER_STATUS).read_text())
+    assert status["returncode"] == "KeyboardInterrupt: "
+
+
 def test_binder_requirements_install_and_import_everything_the_notebooks_import(tmp_path):
     folder = binder_installed(tmp_path)
     status = json.loads((folder / run_anywhere.BINDER_STATUS).read_text())

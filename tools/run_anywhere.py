@@ -299,7 +299,7 @@ def install_binder(folder: Path) -> dict:
             ).returncode
     except subprocess.TimeoutExpired:
         returncode = "timeout"
-    except Exception as error:  # e.g. the venv could not be made
+    except BaseException as error:  # e.g. the venv could not be made, or Ctrl-C
         returncode = f"{type(error).__name__}: {error}"
         raise
     finally:
