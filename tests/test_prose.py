@@ -1,4 +1,4 @@
-"""Numbers in the prose are computed, not typed (issue 15).
+"""Numbers in the prose are computed, not typed (issue 15); the code a page shows fits it.
 
 Every worked number a page states comes from the code beside it through MyST-NB's ``glue``.
 This test reads the Markdown cells of every notebook of the book and fails on a number written
@@ -123,6 +123,32 @@ def test_no_number_is_typed_into_the_prose(path: str):
     assert not found, (
         f"{path} has numbers typed into its prose; glue them from the code that computes them "
         "(or, for a value the page chooses, add it to STATED):\n" + "\n".join(found)
+    )
+
+
+# A code line a page shows whole. At 1280 px a code block of the book holds 77 characters of its
+# monospace font (measured in Debian's Chromium: the block's content width over the width of a
+# character; 73 at 960 px), and a longer line scrolls sideways with its end cut off. Cells folded
+# (hide-input, hide-cell) or removed (remove-input, remove-cell: the install cell) are not held to
+# it: a reader opens them to read the checks.
+SHOWN_CODE_WIDTH = 76
+FOLDED = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS)
+def test_shown_code_lines_fit_the_page(path: str):
+    """Every line of a code cell the page shows is at most SHOWN_CODE_WIDTH characters."""
+    notebook = json.loads((REPO / path).read_text())
+    long = [
+        f"cell {cell.get('id')}: {len(line)} characters: {line.strip()[:60]}…"
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "code" and not FOLDED & set(cell["metadata"].get("tags", []))
+        for line in "".join(cell["source"]).splitlines()
+        if len(line) > SHOWN_CODE_WIDTH
+    ]
+    assert not long, (
+        f"{path} shows code lines longer than {SHOWN_CODE_WIDTH} characters, which the page "
+        "cuts off at 1280 px; break them:\n" + "\n".join(long)
     )
 
 
