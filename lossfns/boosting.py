@@ -660,7 +660,8 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
     ------
     ValueError
         When no finite minimiser exists (every label of one class, a class never seen, no
-        buyer or one value of ``log y`` among buyers), with the argument named.
+        buyer, no non-buyer or one value of ``log y`` among buyers), with the argument
+        named; for ``n_classes`` that is not an integer >= 2, or given for another loss.
 
     Examples
     --------
@@ -672,6 +673,11 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
     """
     if loss is classification.softmax_cross_entropy:
         return _softmax_init(y_true, sample_weight, n_classes, **hyper)
+    if n_classes is not None:
+        raise ValueError(
+            f"n_classes is for softmax_cross_entropy only; got n_classes={n_classes!r} for "
+            f"{getattr(loss, '__name__', loss)}"
+        )
     y = real_array(y_true, "y_true", np.dtype(np.float64))
     if y.ndim != 1:
         raise ValueError(f"y_true must be one-dimensional, got shape {y.shape}")
@@ -708,6 +714,15 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
             return _log_odds(np.dot(ones, y), np.dot(ones, 1 - y), pos_weight)
     if loss is classification.logistic_loss:
         return _log_odds(np.dot(ones, y > 0), np.dot(ones, y < 0), None)
+    if loss is classification.focal_loss:
+        # its two terms weigh alpha y and (1 - alpha)(1 - y): with one of them 0 the loss
+        # falls without bound (its gradient underflows to 0 near |c| = 256, no minimiser)
+        alpha = hyper.get("alpha")
+        with np.errstate(under="ignore"):
+            positive, negative = np.dot(ones, y), np.dot(ones, 1 - y)
+        if alpha is not None:
+            positive, negative = positive * alpha, negative * (1 - alpha)
+        _check_both_labels(positive, negative)
     return _root_of_gradient(loss, y, w, hyper)
 
 
@@ -769,14 +784,23 @@ def _log_odds(positive, negative, pos_weight):
         if pos_weight.ndim:
             raise ValueError("pos_weight must be a scalar for init_score")
         positive = positive * pos_weight
+    _check_both_labels(positive, negative)
+    return np.float64((np.log(positive) - np.log(negative)).astype(np.float64))
+
+
+def _check_both_labels(positive, negative):
+    """A binary loss has a finite minimising constant only when both labels weigh > 0."""
     if not positive > 0:
         raise ValueError("y_true has no positive label: the minimising score is -inf")
     if not negative > 0:
         raise ValueError("y_true has no negative label: the minimising score is +inf")
-    return np.float64((np.log(positive) - np.log(negative)).astype(np.float64))
 
 
 def _softmax_init(y_true, sample_weight, n_classes, label_smoothing=0.0, class_weight=None):
+    if n_classes is not None and (
+        not isinstance(n_classes, numbers.Integral) or isinstance(n_classes, bool) or n_classes < 2
+    ):
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
     y = real_array(y_true, "y_true")
     if y.ndim == 1:
         if n_classes is None:
@@ -826,6 +850,10 @@ def _ziln_init(y, w):
     wb = w[buyer]
     if not wb.sum() > 0:
         raise ValueError("sample_weight is zero on every positive y_true")
+    if not w[~buyer].sum() > 0:
+        raise ValueError(
+            "sample_weight is zero on every zero y_true: the ZILN purchase logit is +inf"
+        )
     log_y = np.log(y[buyer])
     mu = np.dot(wb, log_y) / wb.sum()
     sigma = np.sqrt(np.dot(wb, (log_y - mu) ** 2) / wb.sum())

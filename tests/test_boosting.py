@@ -411,6 +411,22 @@ def test_ziln_init_score_zeroes_the_gradient():
          "sample_weight sums to zero"),
         (lambda: boosting.init_score(lossfns.mse, [1.0, np.nan]), "y_true contains NaN"),
         (lambda: boosting.init_score(lossfns.triplet, [1.0]), "triplet has no init_score"),
+        # no finite minimiser: every weighted row a buyer, or the focal loss of one class
+        # (its summed gradient underflows to 0 at |c| = 256: that is no minimiser either)
+        (lambda: boosting.init_score(lossfns.ziln_loss, [0.0, 1.0, 2.0], sample_weight=[0, 1, 1]),
+         "sample_weight is zero on every zero y_true"),
+        (lambda: boosting.init_score(lossfns.focal_loss, [1.0, 1.0, 1.0]),
+         "y_true has no negative label"),
+        (lambda: boosting.init_score(lossfns.focal_loss, [0.0, 0.0], gamma=0.5),
+         "y_true has no positive label"),
+        (lambda: boosting.init_score(lossfns.focal_loss, [0.0, 1.0], sample_weight=[0, 1]),
+         "y_true has no negative label"),
+        (lambda: boosting.init_score(lossfns.focal_loss, [0.0, 1.0], alpha=1.0),
+         "y_true has no negative label"),
+        (lambda: boosting.init_score(lossfns.mse, [1.0, 2.0], n_classes=3),
+         "n_classes is for softmax_cross_entropy only"),
+        (lambda: boosting.init_score(lossfns.softmax_cross_entropy, [0, 1], n_classes=2.5),
+         "n_classes must be an integer >= 2, got 2.5"),
     ],
 )
 def test_init_score_errors(call, message):
