@@ -1130,16 +1130,20 @@ class LeafRefit:
 
     def _refit(self, leaves, y, w, learning_rate, dtype):
         """New leaf values ``learning_rate × v_k`` (:func:`leaf_values`), rounded to the
-        library's leaf dtype; advances the scores by them."""
+        library's leaf dtype; advances the scores by them in that dtype, as the library
+        sums its trees (XGBoost: float32 scores plus float32 leaves, rounded each tree;
+        a float64 sum parts from the model's margins by rounding, enough to flip the sign
+        of the gradient of a row fitted to within it)."""
         if not self._pending:
             raise ValueError("refit_leaves: a round ended without the LeafRefit's objective")
         leaves = np.asarray(leaves).ravel().astype(np.int64)
         ids, steps = self._leaf_values(y, leaves, w)
-        values = (learning_rate * steps).astype(dtype).astype(np.float64)
-        step = np.zeros(int(ids.max()) + 1)
+        values = (learning_rate * steps).astype(dtype)
+        step = np.zeros(int(ids.max()) + 1, dtype)
         step[ids] = values
-        self._next, self._pending = self._scores + step[leaves], False
-        return ids, values
+        scores = self._scores.astype(dtype, copy=False) + step[leaves]
+        self._next, self._pending = scores.astype(np.float64, copy=False), False
+        return ids, values.astype(np.float64)
 
     def _leaf_values(self, y_true, leaves, w):
         """:func:`leaf_values` of the base loss at the scores the newest tree was grown
@@ -1414,7 +1418,10 @@ def refit_leaves(objective: Objective, data: Any) -> LeafRefit:
     each tree's leaves as grown: LightGBM keeps its running scores of validation data,
     XGBoost receives the re-fitted leaves only when training ends. Evaluate the trained
     model instead. XGBoost: ``gbtree`` with one tree a round; a learning rate that
-    changes during training is read as each round ends.
+    changes during training is read as each round ends. With row subsampling (LightGBM's
+    ``bagging_fraction``, XGBoost's ``subsample``) the built-in objectives re-fit each leaf
+    to its rows in the round's sample only; the callback cannot see the sample and uses
+    every training row of the leaf, so those models are not the built-ins'.
 
     Examples
     --------
