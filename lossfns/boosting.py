@@ -208,7 +208,8 @@ class Objective:
       (``XGBRegressor(objective=obj)``, ``LGBMClassifier(objective=obj)``).
 
     ``lightgbm.cv`` and ``xgboost.cv`` hand it each fold's own dataset, and DART the
-    scores after its drop: both work as with the built-in objectives.
+    scores after its drop: both train as with the built-in objectives (their built-in
+    metrics do not evaluate as with them: see :func:`objective`'s Notes).
 
     It returns ``(grad, hess)`` of the summed, weighted loss with respect to the raw scores,
     in the dtype and layout of the scores (float32 for XGBoost; ``(n, K)`` for multiclass,
@@ -571,6 +572,14 @@ def objective(
     ``Dataset(init_score=...)``, added again to ``predict(raw_score=True)``): a custom
     objective otherwise starts from 0.5 (XGBoost) or 0 (LightGBM). Derived in
     :ref:`boosting-newton`.
+
+    With a custom objective neither library knows the link from raw score to prediction:
+    its built-in metrics read the raw scores as predictions (XGBoost's
+    ``eval_metric="logloss"`` and LightGBM's ``metric="binary_logloss"`` as probabilities,
+    measured 5.3 for a model of log loss 0.65), and so does early stopping on them;
+    LightGBM's ``predict`` returns raw scores. Evaluate with a metric of the raw scores
+    (``custom_metric=`` / ``feval=``, e.g. the loss itself), and give each LightGBM
+    validation ``Dataset`` the training start as its ``init_score`` too.
 
     Examples
     --------
