@@ -1025,6 +1025,23 @@ def test_prose_numbers_are_written_for_people(path: str, site: Path):
     assert not found, f"{path} prints {found} in its prose: glue power_of_ten(x, digits) instead"
 
 
+# TeX or a backslash escape outside the typeset math: a "$" or a command such as "\frac" that
+# MyST did not turn into math (a line of a paragraph's inline math that starts with "+ " or
+# "- " is read as a list item, which ends the paragraph and leaves both halves as text), or a
+# "\n" typed into the prose.
+LEFT_OVER_TEX = re.compile(r"\$|\\[A-Za-z]+")
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p not in GENERATED_PAGES_HTML])
+def test_no_tex_is_left_in_the_prose(path: str, site: Path):
+    """Every formula of a page's prose is typeset: no "$" or TeX command is left as text."""
+    article = built_soup(site, path).select_one("article")
+    text = text_outside(article, "pre, code, .cell_input, .cell_output, .math, script, style")
+    found = [text[max(0, m.start() - 30) : m.end() + 30].replace("\n", " ")
+             for m in LEFT_OVER_TEX.finditer(text)]
+    assert not found, f"{path} shows TeX as text (a line starting '+ ' or '- ' inside $...$?): {found[:5]}"
+
+
 # A hyphen-minus (U+002D) that starts a number: "-3.2", "(-1, 2)"; not a hyphen inside a word or
 # a range ("x-1", "10-20"), nor the exponent of e-notation (refused above).
 HYPHEN_MINUS_NUMBER = re.compile(r"(?<![\w.\-\u2212])-(?=\.?\d)")
