@@ -623,8 +623,10 @@ def objective(
 
 def _check_hyper(loss, hyper):
     """Let the loss itself reject unknown or out-of-range hyper-parameters, now."""
-    if loss is classification.softmax_cross_entropy:
-        loss([0], np.zeros((1, 2)), **hyper)
+    if loss is classification.softmax_cross_entropy:  # as many classes as class weights
+        class_weight = hyper.get("class_weight")
+        n_classes = 2 if class_weight is None else max(2, np.size(class_weight))
+        loss([0], np.zeros((1, n_classes)), **hyper)
     elif loss is ltv.ziln_loss:
         loss([1.0], np.zeros((1, 3)), **hyper)
     else:

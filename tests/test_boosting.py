@@ -969,3 +969,20 @@ def test_bench_script_runs_at_a_small_size():
         assert result["ms"][dtype]["bce grad_hess / numpy"] > 0
     x, y, x_test, y_test = module.heavy_tailed(0, n=50)
     assert x.shape == (50, 8) and y_test.shape == (50,)
+
+
+# --------------------------------------------------------- edge cases of the objectives
+
+
+def test_softmax_objective_takes_one_class_weight_per_class():
+    # three classes and three class weights (the hyper-parameters were once checked against
+    # two classes, which refused every class_weight but one of length 2)
+    cw = np.array([1.0, 2.0, 0.5])
+    obj = boosting.objective(lossfns.softmax_cross_entropy, class_weight=cw)
+    y, z = np.array([0, 1, 2]), np.array([[0.0, 1.0, -1.0], [2.0, 0.0, 0.5], [0.0, 0.0, 0.0]])
+    g, h = obj(y, z)
+    np.testing.assert_array_equal(g, lossfns.softmax_cross_entropy.grad(
+        y, z, class_weight=cw, reduction="sum"))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    # each row's p(1 - p) times its class's weight: a few roundings of p
+    np.testing.assert_allclose(h, cw[y][:, None] * p * (1 - p), rtol=8 * np.finfo(float).eps)
