@@ -346,7 +346,8 @@ class Objective:
                     f"raw scores must have shape (n, 3) for ziln_loss, got {logits.shape}"
                 )
             logits = logits.reshape((len(y), 3), order=order)
-        g, h = ziln_grad_hess(y, logits, sample_weight=w, hessian=self.hessian)
+        exact_or_fisher = "exact" if self.hessian == "floor" else self.hessian
+        g, h = ziln_grad_hess(y, logits, sample_weight=w, hessian=exact_or_fisher)
         if self.hessian == "floor":
             h = np.maximum(h, self._weighted(self.floor, None if w is None else w[:, None], h))
         if flat:
@@ -489,9 +490,12 @@ def ziln_grad_hess(y_true, logits, *, sample_weight=None, hessian="fisher"):
         = 2z^2r^2 + (1 - z^2)\Bigl(\frac{s(1-s)}{\sigma} - r^2\Bigr)
 
     (``hessian="exact"``, negative near :math:`z = 0`), or its expectation under the
-    model, :math:`2r^2` (``hessian="fisher"``, the Fisher information: positive). The
-    gradient is ``ziln_loss.grad(..., reduction="sum")``. Derived in :ref:`boosting-ziln`.
+    model, :math:`2r^2` (``hessian="fisher"``, the Fisher information: positive); the
+    objective's ``"floor"`` policy raises the exact one to its floor. The gradient is
+    ``ziln_loss.grad(..., reduction="sum")``. Derived in :ref:`boosting-ziln`.
     """
+    if hessian not in ("fisher", "exact"):
+        raise ValueError(f"hessian must be one of ('fisher', 'exact'), got {hessian!r}")
     dtype = logits.dtype
     g = ltv.ziln_loss.grad(y_true, logits, sample_weight=sample_weight, reduction="sum")
     y = np.asarray(y_true, dtype=np.float64)

@@ -986,3 +986,18 @@ def test_softmax_objective_takes_one_class_weight_per_class():
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     # each row's p(1 - p) times its class's weight: a few roundings of p
     np.testing.assert_allclose(h, cw[y][:, None] * p * (1 - p), rtol=8 * np.finfo(float).eps)
+
+
+def test_ziln_floor_policy_floors_the_exact_hessian():
+    # HESSIAN_POLICIES: "floor" is the exact Hessian raised to at least floor (times the
+    # weight); a buyer predicted exactly (z = 0) has a negative exact scale curvature, which
+    # the floor lifts to floor * w; the Fisher curvature 2 r^2 would be about 1
+    y = np.array([np.e, 0.0, 5.0])
+    logits = np.array([[0.3, 1.0, 0.0], [-1.0, 0.2, 0.4], [2.0, 0.5, -0.7]])
+    w = np.array([2.0, 1.0, 3.0])
+    _, exact = boosting.ziln_grad_hess(y, logits, sample_weight=w, hessian="exact")
+    _, floored = boosting.objective(lossfns.ziln_loss, hessian="floor", floor=1e-3)(y, logits, w)
+    assert exact[0, 2] < 0
+    np.testing.assert_array_equal(floored, np.maximum(exact, 1e-3 * w[:, None]))
+    with pytest.raises(ValueError, match="hessian must be one of"):
+        boosting.ziln_grad_hess(y, logits, hessian="floor")
