@@ -501,26 +501,38 @@ def ziln_grad_hess(y_true, logits, *, sample_weight=None, hessian="fisher"):
     y = np.asarray(y_true, dtype=np.float64)
     l0, mu, l2 = np.asarray(logits, dtype=np.float64).T
     buyer = y > 0
-    e0 = np.exp(-np.abs(l0))
-    p_q = e0 / (1 + e0) ** 2  # p(1 - p) from one exp(-|l0|)
-    e2 = np.exp(-np.abs(l2))
-    sigma = np.maximum(l2, 0) + np.log1p(e2)
-    s = np.where(l2 >= 0, 1 / (1 + e2), e2 / (1 + e2))
-    r = s / sigma
-    h = np.empty((len(y), 3))
-    h[:, 0] = p_q
-    h[:, 1] = np.where(buyer, 1 / (sigma * sigma), 0.0)
-    if hessian == "exact":
-        log_y = np.log(np.where(buyer, y, 1.0))
-        z = (log_y - mu) / sigma
-        z2 = z * z
-        curvature = 2 * z2 * r * r + (1 - z2) * (s * (1 - s) / sigma - r * r)
-    else:
-        curvature = 2 * r * r
-    h[:, 2] = np.where(buyer, curvature, 0.0)
-    if sample_weight is not None:
-        h *= np.asarray(sample_weight, dtype=np.float64)[:, None]
-    return g, h.astype(dtype)
+    # entries beyond the float range are inf, below it 0, as their truth rounds (1/sigma^2
+    # for a scale logit below -355, p(1 - p) for |l0| above 745), silently
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        e0 = np.exp(-np.abs(l0))
+        p_q = e0 / (1 + e0) ** 2  # p(1 - p) from one exp(-|l0|)
+        e2 = np.exp(-np.abs(l2))
+        sigma = np.maximum(l2, 0) + np.log1p(e2)
+        s = np.where(l2 >= 0, 1 / (1 + e2), e2 / (1 + e2))
+        # r = s / sigma = 1 / ((1 + e2) sigma) for l2 >= 0; for l2 < 0 both s and sigma
+        # vanish with e2 = exp(l2): r = 1 / ((1 + e2) q) with q = log1p(e2) / e2, which
+        # tends to 1 (and is 1 where e2 underflows)
+        q = np.where(e2 > 0, np.log1p(e2) / np.where(e2 > 0, e2, 1), 1.0)
+        r = 1 / ((1 + e2) * np.where(l2 >= 0, sigma, q))
+        h = np.empty((len(y), 3))
+        h[:, 0] = p_q
+        h[:, 1] = np.where(buyer, 1 / (sigma * sigma), 0.0)
+        if hessian == "exact":
+            log_y = np.log(np.where(buyer, y, 1.0))
+            deviation = log_y - mu
+            z = np.where(deviation == 0, 0.0, deviation / sigma)  # (0, not 0/0, at sigma = 0)
+            z2 = z * z
+            # s(1 - s)/sigma - r^2 = r((1 - s) - r), and 2 z^2 r^2 + (1 - z^2) b as
+            # z^2 (2 r^2 - b) + b: defined where sigma underflows (r = 1, b = 0, z^2 = inf)
+            b = r * ((1 - s) - r)
+            curvature = z2 * (2 * r * r - b) + b
+        else:
+            curvature = 2 * r * r
+        h[:, 2] = np.where(buyer, curvature, 0.0)
+        if sample_weight is not None:  # a weight of 0 zeroes an infinite entry (not 0 inf)
+            w = np.asarray(sample_weight, dtype=np.float64)[:, None]
+            h = np.where(w > 0, h, 0.0) * w
+        return g, h.astype(dtype)
 
 
 def objective(

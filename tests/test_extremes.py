@@ -907,3 +907,17 @@ def test_init_score_sums_without_a_wider_dtype(monkeypatch):
         odds = boosting.init_score(lossfns.binary_cross_entropy_with_logits, [1.0, 0.0, 0.0],
                                    sample_weight=[MAX] * 3)
     assert close(mean, (2 * mp.mpf(1e308) + 1) / 3) and close(odds, -mp.log(2))
+
+
+def test_ziln_hessian_at_a_scale_below_the_range():
+    # l2 = -800: sigma = softplus(l2) = e^-800 and s = sigmoid(l2) both underflow, yet
+    # r = s / sigma = 1 - e^-800 / 2 rounds to 1: the Fisher scale curvature 2 r^2 is 2
+    # (was 0/0 = nan); 1/sigma^2 = e^1600 is beyond the range (inf), and a weight of 0
+    # zeroes it (was 0 inf = nan)
+    from lossfns import boosting
+
+    y = np.array([1.0, 1.0, 0.0])
+    logits = np.array([[0.0, 0.0, -800.0], [0.0, 0.0, -800.0], [0.0, 0.0, -800.0]])
+    with np.errstate(all="raise"):
+        _, h = boosting.ziln_grad_hess(y, logits, sample_weight=np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(h, [[0.25, np.inf, 2.0], [0.0, 0.0, 0.0], [0.25, 0.0, 0.0]])
