@@ -290,16 +290,36 @@ class Objective:
             return g, h
         g = self._derivatives(y, p, w, labels_checked, hess=False)
         if policy == "majoriser":
-            curvature = _POLICIES[self.loss][2]
+            return g, self._majoriser(y, p, w)
+        return g, self._weighted(policy, w, p)  # a constant
+
+    def _majoriser(self, y, p, w):
+        """The majoriser's curvature times the weight. Every curvature is positive and
+        finite, yet may leave the float range before its weight brings it back (J/(2|r|)
+        of a residual beyond the range is 0, 200/|y| of a tiny MAPE target inf): rows
+        where the curvature or its weighted value is not a normal number are evaluated
+        again in :data:`WIDER_DTYPE` and rounded once, as a loss evaluation does."""
+        curvature = _POLICIES[self.loss][2]
+
+        def weighted(y, p, w):
             min_residual = self.min_residual
             if min_residual == "auto":
                 min_residual = _auto_min_residual(y, p)
-            # as in a loss evaluation: a residual beyond the range gives a curvature of 0
-            # (J/(2|r|) below the normal range), a weight beyond it inf, silently
-            with np.errstate(all="ignore"):
-                h = np.asarray(curvature(y, p, self.hyper, min_residual), dtype=p.dtype)
-                return g, (h if w is None else h * w)
-        return g, self._weighted(policy, w, p)  # a constant
+            c = np.asarray(curvature(y, p, self.hyper, min_residual), dtype=p.dtype)
+            return c, (c if w is None else np.where(w > 0, c, 0) * w)  # (w = 0: 0, not 0 inf)
+
+        with np.errstate(all="ignore"):
+            c, h = weighted(y, p, w)
+            tiny = np.finfo(p.dtype).smallest_normal
+            lost = ~((c >= tiny) & (c < np.inf) & ((h >= tiny) & (h < np.inf) | (h == 0)))
+            if w is not None:
+                lost &= w > 0
+            wide = WIDER_DTYPE.get(p.dtype)
+            if wide is not None and lost.any():
+                _, redone = weighted(*(a.astype(wide) for a in (y, p)),
+                                     None if w is None else w.astype(wide))
+                h = np.where(lost, redone.astype(p.dtype), h)
+        return h
 
     @staticmethod
     def _weighted(value, w, like):
@@ -430,14 +450,23 @@ class _CheckedLabels:
 
 def _auto_min_residual(y, p):
     """Residuals below this count as this in a kink majoriser: a third of the round's mean
-    absolute residual (1 when every residual is 0). Measured against a tenth and a
-    thirtieth in ``bench/boosting.py``: the smaller the floor, the more a leaf's step is
-    held back by its rows that are nearly fitted."""
-    with np.errstate(under="ignore"):  # (halves: a residual of 2e308 does not overflow)
-        half = np.abs(p / 2 - y / 2).astype(np.float64)
-        largest = half.max()
-        scale = float(largest * np.mean(half / largest) * (2 / 3)) if largest > 0 else 0.0
-    return scale if scale > 0 else 1.0
+    absolute residual (1 when every residual is 0), in float64 or a wider dtype. Measured
+    against a tenth and a thirtieth in ``bench/boosting.py``: the smaller the floor, the
+    more a leaf's step is held back by its rows that are nearly fitted."""
+    dtype = np.promote_types(p.dtype, np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        size, third = np.abs(p.astype(dtype) - y.astype(dtype)), 1 / 3
+        largest = size.max()
+        if largest == np.inf:  # a residual beyond the range: the halves (exact where normal)
+            size, third = np.abs(p / 2 - y / 2).astype(dtype), 2 / 3
+            largest = size.max()
+        scale = largest * np.mean(size / largest) * dtype.type(third) if largest > 0 else 0
+    if largest > 0 and not scale > 0:  # the floor is below the range: a wider exponent
+        wide = WIDER_DTYPE.get(dtype)
+        if wide is not None:
+            return _auto_min_residual(y.astype(wide), p.astype(wide))
+        return np.finfo(dtype).smallest_subnormal
+    return scale if scale > 0 else dtype.type(1)
 
 
 def _class_labels(y, n_classes):

@@ -921,3 +921,39 @@ def test_ziln_hessian_at_a_scale_below_the_range():
     with np.errstate(all="raise"):
         _, h = boosting.ziln_grad_hess(y, logits, sample_weight=np.array([1.0, 0.0, 1.0]))
     np.testing.assert_array_equal(h, [[0.25, np.inf, 2.0], [0.0, 0.0, 0.0], [0.25, 0.0, 0.0]])
+
+
+# the weighted curvature of each majoriser, w J / (2 max(|r|, floor)), at residuals, targets
+# and weights where the curvature alone, or its weight alone, leaves the float range (the
+# automatic floor is a third of the mean |r|: |r| / 3 for one row, 1 for r = 0)
+MAJORISER_EDGES = [
+    (lossfns.mae, {}, 0.0, MAX, MAX, lambda y, p, w: w / abs(p - y)),
+    (lossfns.mae, {}, MAX, -MAX, MAX, lambda y, p, w: w / abs(p - y)),
+    (lossfns.mae, {}, 0.0, 5e-324, 1e-300, lambda y, p, w: w / abs(p - y)),  # floor 5e-324 / 3
+    (lossfns.pinball, {"quantile": 0.3}, 0.0, 5e-324, 5e-324, lambda y, p, w: w / (2 * abs(p - y))),
+    (lossfns.huber, {"delta": 1.0}, MAX, -MAX, MAX, lambda y, p, w: w / abs(p - y)),
+    (lossfns.log_cosh, {}, MAX, -MAX, MAX, lambda y, p, w: w * mp.tanh(p - y) / (p - y)),
+    (lossfns.hinge, {}, 1.0, -MAX, MAX, lambda y, p, w: w / (2 * abs(1 - y * p))),
+    (lossfns.mape, {}, 1e-307, 1e10, 1.0, lambda y, p, w: w * 100 / (abs(y) * abs(p - y))),
+    (lossfns.mape, {}, 5e-324, 0.0, 0.0, lambda y, p, w: mp.mpf(0)),
+    (lossfns.mape, {}, 5e-324, 5e-324, 5e-324, lambda y, p, w: w * 100 / abs(y)),  # r = 0: floor 1
+]
+
+
+@pytest.mark.parametrize("loss,hyper,y,p,w,truth", MAJORISER_EDGES)
+def test_majoriser_curvature_beyond_the_range_before_its_weight(loss, hyper, y, p, w, truth):
+    from lossfns import boosting
+
+    objective = boosting.objective(loss, hessian="majoriser", **hyper)
+    with np.errstate(all="raise"):
+        _, h = objective(np.array([y]), np.array([p]), np.array([w]))
+    assert close(h[0], truth(mp.mpf(y), mp.mpf(p), mp.mpf(w)), strict=True), (loss, h)
+
+
+def test_majoriser_curvature_beyond_the_range_in_float32():
+    from lossfns import boosting
+
+    with np.errstate(all="raise"):
+        _, h = boosting.objective(lossfns.mae)(np.float32([0.0]), np.float32([MAX32]),
+                                               np.float32([MAX32]))
+    assert h.dtype == np.float32 and h[0] == 1
