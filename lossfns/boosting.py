@@ -772,13 +772,13 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
         return _log_odds(np.dot(ones, y > 0), np.dot(ones, y < 0), None)
     if loss is classification.focal_loss:
         # its two terms weigh alpha y and (1 - alpha)(1 - y): with one of them 0 the loss
-        # falls without bound (its gradient underflows to 0 near |c| = 256, no minimiser)
+        # falls without bound (its gradient underflows to 0 near |c| = 256, no minimiser);
+        # row by row, since a sum of tiny weights can round to 0
         alpha = hyper.get("alpha")
-        with np.errstate(under="ignore"):
-            positive, negative = np.dot(ones, y), np.dot(ones, 1 - y)
-        if alpha is not None:
-            positive, negative = positive * alpha, negative * (1 - alpha)
-        _check_both_labels(positive, negative)
+        alpha_1, alpha_0 = (1, 1) if alpha is None else (alpha, 1 - alpha)
+        weighed = ones > 0
+        _check_both_labels(alpha_1 > 0 and np.any(weighed & (y > 0)),
+                           alpha_0 > 0 and np.any(weighed & (y < 1)))
     return _root_of_gradient(loss, y, w, hyper)
 
 
