@@ -993,7 +993,8 @@ def _power_of_two_above(lo, hi):
 _LEAF_QUANTILES: dict[Loss, Callable[[np.ndarray, dict], tuple[float, Any]]] = {
     regression.mae: lambda y, hyper: (0.5, None),
     regression.pinball: lambda y, hyper: (hyper.get("quantile", 0.5), None),
-    regression.mape: lambda y, hyper: (0.5, 1 / np.abs(y)),
+    # (in SUMS_DTYPE: 1/|y| and w/|y| beyond the float64 range keep their ratios)
+    regression.mape: lambda y, hyper: (0.5, 1 / np.abs(y).astype(SUMS_DTYPE)),
 }
 
 
@@ -1049,7 +1050,8 @@ def leaf_values(loss: Loss, y_true, raw_score, leaves, *, sample_weight=None, **
         w = real_array(sample_weight, "sample_weight", np.dtype(np.float64))
         if w.shape != y.shape:
             raise ValueError(f"sample_weight has shape {w.shape}; it must be {y.shape}")
-    loss(y, score, **hyper, sample_weight=w)  # the loss validates y, weights and hyper
+    # the loss validates y, weights and hyper (a sum: rows may all weigh 0)
+    loss(y, score, **hyper, sample_weight=w, reduction="sum")
     return _leaf_steps(loss, y, score, leaf, w, hyper)
 
 

@@ -1001,3 +1001,10 @@ def test_ziln_floor_policy_floors_the_exact_hessian():
     np.testing.assert_array_equal(floored, np.maximum(exact, 1e-3 * w[:, None]))
     with pytest.raises(ValueError, match="hessian must be one of"):
         boosting.ziln_grad_hess(y, logits, hessian="floor")
+
+
+def test_leaf_values_of_rows_that_all_weigh_zero_are_zero():
+    # every leaf whose rows all weigh 0 takes no step (the docstring), even when all do
+    _, values = boosting.leaf_values(lossfns.mae, [1.0, 2.0], [0.0, 0.0], [0, 1],
+                                     sample_weight=[0.0, 0.0])
+    np.testing.assert_array_equal(values, [0.0, 0.0])

@@ -957,3 +957,17 @@ def test_majoriser_curvature_beyond_the_range_in_float32():
         _, h = boosting.objective(lossfns.mae)(np.float32([0.0]), np.float32([MAX32]),
                                                np.float32([MAX32]))
     assert h.dtype == np.float32 and h[0] == 1
+
+
+def test_mape_leaf_weights_beyond_the_range():
+    # weights w / |y| of 1e608, 1e308 and 1e300: the weighted median of the residuals is
+    # the residual of the first row, 1e-300
+    from lossfns import boosting
+
+    with np.errstate(all="raise"):
+        _, values = boosting.leaf_values(lossfns.mape, [1e-300, 1.0, 1e-300], [0.0, 0.0, 1.0],
+                                         [0, 0, 0], sample_weight=[1e308, 1e308, 1.0])
+        _, unweighted = boosting.leaf_values(lossfns.mape, [5e-324, 1.0, 2.0], [1.0, 0.0, 0.0],
+                                             [0, 0, 0])
+    np.testing.assert_array_equal(values, [1e-300])
+    np.testing.assert_array_equal(unweighted, [5e-324 - 1.0])
