@@ -699,8 +699,10 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
     logistic loss); the log of the weighted class frequencies, smoothed and class-weighted
     as the loss is (softmax, a vector of K); for ZILN the logit of the share of buyers, the
     mean and the scale logit :math:`\operatorname{softplus}^{-1}` of the standard deviation
-    of :math:`\log y` over buyers (a vector of 3). Otherwise (Huber, log-cosh, SMAPE,
-    focal, the hinges) a root of the summed gradient by Brent's method.
+    of :math:`\log y` over buyers (a vector of 3); :math:`\pm m` or 0 by which label
+    weighs more (hinge, margin :math:`m`) and :math:`m (W_+ - W_-)/(W_+ + W_-)` (squared
+    hinge). Otherwise (Huber, log-cosh, SMAPE, focal) a root of the summed gradient by
+    Brent's method.
 
     Parameters
     ----------
@@ -779,6 +781,9 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
             return _log_odds(np.dot(ones, y), np.dot(ones, 1 - y), pos_weight)
     if loss is classification.logistic_loss:
         return _log_odds(np.dot(ones, y > 0), np.dot(ones, y < 0), None)
+    if loss in (classification.hinge, classification.squared_hinge):
+        margin = hyper.get("margin", 1.0)
+        return _hinge_init(loss, np.dot(ones, y > 0), np.dot(ones, y < 0), margin)
     if loss is classification.focal_loss:
         # its two terms weigh alpha y and (1 - alpha)(1 - y): with one of them 0 the loss
         # falls without bound (its gradient underflows to 0 near |c| = 256, no minimiser);
@@ -851,6 +856,17 @@ def _log_odds(positive, negative, pos_weight):
         positive = positive * pos_weight
     _check_both_labels(positive, negative)
     return np.float64((np.log(positive) - np.log(negative)).astype(np.float64))
+
+
+def _hinge_init(loss, positive, negative, margin):
+    """The hinge pair's minimising constant, from the weights of the +1 and -1 labels.
+    Between -m and m the hinge's sum falls with slope ``negative - positive``: its
+    minimiser is m where the positives weigh more, -m where the negatives do, and 0 (the
+    midpoint of [-m, m]) where they weigh the same. The squared hinge's sum has its root
+    at m (positive - negative) / (positive + negative), in [-m, m]."""
+    if loss is classification.hinge:
+        return np.float64(margin * np.sign(positive - negative))
+    return np.float64(margin * ((positive - negative) / (positive + negative)))
 
 
 def _check_both_labels(positive, negative):

@@ -1003,6 +1003,24 @@ def test_ziln_floor_policy_floors_the_exact_hessian():
         boosting.ziln_grad_hess(y, logits, hessian="floor")
 
 
+@pytest.mark.parametrize(
+    "loss, y, weight, margin, expected",
+    [
+        # the hinge's sum has slope (weight of -1 labels) - (weight of +1 labels) on [-m, m]
+        (lossfns.hinge, [1.0, -1.0, -1.0], None, 1.0, -1.0),
+        (lossfns.hinge, [1.0, 1.0, -1.0], None, 2.0, 2.0),
+        (lossfns.hinge, [1.0, -1.0], [2.5, 2.5], 1.0, 0.0),  # a tie: the midpoint of [-m, m]
+        (lossfns.hinge, [1.0, 1.0], None, 1.0, 1.0),  # [m, inf): its end
+        # the squared hinge's root m (W+ - W-) / (W+ + W-)
+        (lossfns.squared_hinge, [1.0, -1.0, -1.0], None, 2.0, -2 / 3),
+        (lossfns.squared_hinge, [1.0, -1.0], [3.0, 1.0], 1.0, 0.5),
+    ],
+)
+def test_hinge_init_score_is_exact(loss, y, weight, margin, expected):
+    # Brent's method stopped 2 ulps from -1 (-0.9999999999999996) for the first case
+    assert boosting.init_score(loss, y, sample_weight=weight, margin=margin) == expected
+
+
 def test_leaf_values_of_rows_that_all_weigh_zero_are_zero():
     # every leaf whose rows all weigh 0 takes no step (the docstring), even when all do
     _, values = boosting.leaf_values(lossfns.mae, [1.0, 2.0], [0.0, 0.0], [0, 1],
