@@ -44,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import classification, ltv, regression
+from ._stable import log1p_minus_x_over_x
 from ._core import (
     WIDER_DTYPE, ElementwiseLoss, Loss, RangeAlarm, check_scalar, nonnegative, real_array,
 )
@@ -561,8 +562,11 @@ def ziln_grad_hess(y_true, logits, *, sample_weight=None, hessian="fisher"):
             z = np.where(deviation == 0, 0.0, deviation / sigma)  # (0, not 0/0, at sigma = 0)
             z2 = z * z
             # s(1 - s)/sigma - r^2 = r((1 - s) - r), and 2 z^2 r^2 + (1 - z^2) b as
-            # z^2 (2 r^2 - b) + b: defined where sigma underflows (r = 1, b = 0, z^2 = inf)
-            b = r * ((1 - s) - r)
+            # z^2 (2 r^2 - b) + b: defined where sigma underflows (r = 1, b = 0, z^2 = inf).
+            # For l2 < 0, 1 - s and r both near 1 cancel: (1 - s) - r = m / ((1 + e2) q)
+            # there, m = (log1p(e2) - e2) / e2 (at l2 = -30 the difference lost 0.6 %)
+            gap = np.where(l2 >= 0, (1 - s) - r, log1p_minus_x_over_x(e2) / ((1 + e2) * q))
+            b = r * gap
             curvature = z2 * (2 * r * r - b) + b
         else:
             curvature = 2 * r * r
