@@ -117,9 +117,12 @@ def _ziln_formula(y, logits, *, value, grad, hess):
     #   grad = (sigmoid(l0), 0, 0)                                          if y = 0,
     #          (-sigmoid(-l0), -z / sigma, (1 - z^2) r),  r = sigmoid(l2) / sigma,  if y > 0
     # (p and p - 1 as sigmoid(l0) and -sigmoid(-l0): no subtraction).
-    # Computed in float64 (float32 results are rounded once, at the end).
+    # Computed in float64 (float32 results are rounded once, at the end), or in the wider
+    # dtype of the core's re-evaluation of rows whose terms left the float range before
+    # their weights (a weight of 1e308 on a non-buyer's softplus(-800) = 3.7e-348).
     xp = array_namespace(logits)
-    y, logits64 = xp.astype(y, xp.float64), xp.astype(logits, xp.float64)
+    work = xp.result_type(logits.dtype, xp.float64)
+    y, logits64 = xp.astype(y, work), xp.astype(logits, work)
     l0, mu, l2 = logits64[:, 0], logits64[:, 1], logits64[:, 2]
     buyer = y > 0
     purchase, scale = Logistic(l0), _Scale(l2)

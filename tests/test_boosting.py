@@ -1036,11 +1036,11 @@ def test_ziln_exact_scale_hessian_against_mpmath(l2, y):
     l2 = -30 it was 0.6 % off, at -100 it was 0 for a truth of -1.9e-44)."""
     import mpmath
 
-    mpmath.mp.dps = 400  # log1p(e^l2) - e^l2 at l2 = -300 needs ~260 digits
-    sigma = mpmath.log1p(mpmath.exp(l2))
-    s = 1 / (1 + mpmath.exp(-l2))
-    r, z = s / sigma, mpmath.log(y) / sigma
-    truth = 2 * z**2 * r**2 + (1 - z**2) * (s * (1 - s) / sigma - r**2)
+    with mpmath.workdps(400):  # log1p(e^l2) - e^l2 at l2 = -300 needs ~260 digits
+        sigma = mpmath.log1p(mpmath.exp(l2))
+        s = 1 / (1 + mpmath.exp(-l2))
+        r, z = s / sigma, mpmath.log(y) / sigma
+        truth = 2 * z**2 * r**2 + (1 - z**2) * (s * (1 - s) / sigma - r**2)
     _, h = boosting.ziln_grad_hess(np.array([y]), np.array([[0.0, 0.0, l2]]), hessian="exact")
     # a dozen roundings, none amplified: 16 ulps
     assert abs(h[0, 2] - truth) <= 16 * np.finfo(float).eps * abs(truth)

@@ -813,3 +813,22 @@ def test_ziln_quantile_of_a_level_below_the_float32_range():
     with np.errstate(all="raise"):
         quantile = lossfns.ziln_quantile(logits, 1e-300)
     assert quantile.dtype == np.float32 and np.all(quantile == 0)
+
+
+def test_ziln_terms_beyond_the_range_before_their_weight():
+    """A term or derivative beyond the float range that its weight brings back is
+    evaluated in the core's wider dtype, as for every loss: the formula computed in
+    float64 whatever it was handed, which undid that (0 for 6.6e-40, inf for 3.7e278)."""
+    with mpmath.workdps(50):
+        big = np.finfo(np.float64).max
+        # a non-buyer at l0 = -800: softplus(-800) = 3.7e-348 and sigmoid(-800), times 1.8e308
+        value = lossfns.ziln_loss([0.0], [[-800.0, 0.0, 0.0]], sample_weight=[big], reduction="none")
+        grad = lossfns.ziln_loss.grad([0.0], [[-800.0, 0.0, 0.0]], sample_weight=[big], reduction="none")
+        truth_value = mpmath.log1p(mpmath.exp(-800)) * big
+        truth_grad = big / (1 + mpmath.exp(800))
+        assert abs(value[0] - truth_value) <= 4 * EPS * truth_value
+        assert abs(grad[0, 0] - truth_grad) <= 4 * EPS * truth_grad
+        # a buyer (y = 1) at mu = max, l2 = 0: d/dmu = -z / sigma = max / log(2)^2, times 1e-30
+        grad = lossfns.ziln_loss.grad([1.0], [[0.0, big, 0.0]], sample_weight=[1e-30], reduction="none")
+        truth_mu = mpmath.mpf(big) / mpmath.log(2) ** 2 * mpmath.mpf(1e-30)
+        assert abs(grad[0, 1] - truth_mu) <= 8 * EPS * truth_mu
