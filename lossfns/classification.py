@@ -8,6 +8,8 @@ of a row of logits and its logarithm) for the multi-class ones.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._core import (
@@ -370,6 +372,17 @@ def _class_vector(values, name, n_classes, dtype, high=None):
     return a
 
 
+def _largest_below_one(weights):
+    """``weights`` times the power of two that brings the largest into [1/2, 1): exact
+    (short of weights below the largest by more than the float range), and a mean that
+    divides by summed weights does not change, but the sum no longer overflows (class
+    weights of 1e308 made every mean 0: its denominator was inf)."""
+    largest = float(array_namespace(weights).max(weights))
+    if not 0 < largest < math.inf:
+        return weights
+    return weights * weights.dtype.type(2.0 ** -math.frexp(largest)[1])
+
+
 _LOGIT_ROW_CHECKS = ((1, finite("logits")),)
 
 
@@ -458,6 +471,8 @@ def softmax_cross_entropy(
         u = (1 - epsilon) * u + dtype.type(epsilon / z.shape[1])
     if class_weight is not None:
         class_weight = _class_vector(class_weight, "class_weight", z.shape[1], dtype)
+        if index is not None and reduction == "mean":
+            class_weight = _largest_below_one(class_weight)
         u = u * class_weight
         if index is not None:
             # torch's mean with class indices divides by the summed weights of the
