@@ -44,10 +44,10 @@ from typing import Any, Callable
 import numpy as np
 
 from . import classification, ltv, regression
-from ._stable import log1p_minus_x_over_x
 from ._core import (
     WIDER_DTYPE, ElementwiseLoss, Loss, RangeAlarm, check_scalar, nonnegative, real_array,
 )
+from ._stable import log1p_minus_x_over_x
 
 __all__ = [
     "objective",
