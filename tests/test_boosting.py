@@ -9,6 +9,8 @@ default Hessian policies of MAE, pinball and Huber reach the built-ins' test err
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -231,6 +233,11 @@ def test_softmax_objective_rejects_non_integer_labels():
         obj(np.zeros((2, 3)), FakeData(np.float32([0.5, 1]), None))
     with pytest.raises(ValueError, match=r"y_true must hold class indices in range\(3\); found 3"):
         obj(np.zeros((2, 3)), FakeData(np.float32([0, 3]), None))
+    # NaN: the error of every loss, and no RuntimeWarning of a cast to integers first
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="y_true contains NaN or infinite values"):
+            obj(np.zeros((2, 3)), FakeData(np.float32([0, np.nan]), None))
 
 
 def test_ziln_hessian_matches_finite_differences_of_the_gradient():
@@ -1044,3 +1051,12 @@ def test_ziln_exact_scale_hessian_against_mpmath(l2, y):
     _, h = boosting.ziln_grad_hess(np.array([y]), np.array([[0.0, 0.0, l2]]), hessian="exact")
     # a dozen roundings, none amplified: 16 ulps
     assert abs(h[0, 2] - truth) <= 16 * np.finfo(float).eps * abs(truth)
+
+
+def test_leaf_values_of_ids_spread_wide():
+    # leaf ids need not be small: counting rows per id took max id entries (a MemoryError
+    # at 10^12); each leaf's step is its rows' median residual, whatever its id
+    ids, values = boosting.leaf_values(lossfns.mae, [1.0, 3.0, 10.0, 7.0], [0.0, 0.0, 0.0, 0.0],
+                                       [10**12, 10**12, 5, 10**12])
+    np.testing.assert_array_equal(ids, [5, 10**12])
+    np.testing.assert_array_equal(values, [10.0, 3.0])
