@@ -74,7 +74,11 @@ HESSIAN_POLICIES = {
     ),
     "constant": "a constant curvature (1, or the number passed as hessian=), times the weight",
     "floor": "the exact Hessian, raised to at least `floor` (times the weight)",
-    "fisher": "the expected Hessian under the model (ZILN: positive for every output)",
+    "fisher": (
+        "ZILN: the Hessian with z^2 replaced by its expectation given a purchase, 1 (its mu "
+        "and scale entries 1/sigma^2 and 2 r^2 for a buyer, positive; 0 for a non-buyer, "
+        "as in the exact one)"
+    ),
     "xgboost": "softmax: 2 p(1 - p), XGBoost's multi:softprob (an upper bound of the Hessian)",
     "lightgbm": "softmax: K/(K - 1) p(1 - p), LightGBM's multiclass (Friedman's factor)",
 }
@@ -182,7 +186,8 @@ def softmax_hessian_factor(hessian: str, n_classes: int) -> float:
     probabilities on the directions that change the softmax (Friedman's factor), not a
     bound for K > 2. Derived in :ref:`boosting-multiclass`.
 
-    >>> softmax_hessian_factor("lightgbm", 3)
+    >>> import lossfns
+    >>> lossfns.boosting.softmax_hessian_factor("lightgbm", 3)
     1.5
     """
     if hessian == "exact":
@@ -644,7 +649,7 @@ def objective(
     Examples
     --------
     >>> import numpy as np, lossfns
-    >>> obj = objective(lossfns.huber, delta=1.0)
+    >>> obj = lossfns.boosting.objective(lossfns.huber, delta=1.0)
     >>> obj(np.array([0.0, 0.0]), np.array([0.5, 4.0]))   # majoriser: min(1, delta/|r|)
     (array([0.5, 1. ]), array([1.  , 0.25]))
     """
@@ -702,13 +707,15 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
     Closed forms: the weighted mean (MSE); the weighted median (MAE), quantile (pinball)
     and median with weights :math:`w/|y|` (MAPE); the log-odds
     :math:`\log(w_+ \sum w y / \sum w(1-y))` (BCE with logits, ``pos_weight`` :math:`w_+`;
-    logistic loss); the log of the weighted class frequencies, smoothed and class-weighted
+    for the logistic loss's labels :math:`\pm 1`, :math:`\log(W_+/W_-)` of the weights of
+    each label); the log of the weighted class frequencies, smoothed and class-weighted
     as the loss is (softmax, a vector of K); for ZILN the logit of the share of buyers, the
     mean and the scale logit :math:`\operatorname{softplus}^{-1}` of the standard deviation
     of :math:`\log y` over buyers (a vector of 3); :math:`\pm m` or 0 by which label
     weighs more (hinge, margin :math:`m`) and :math:`m (W_+ - W_-)/(W_+ + W_-)` (squared
-    hinge). Otherwise (Huber, log-cosh, SMAPE, focal) a root of the summed gradient by
-    Brent's method.
+    hinge). Otherwise (Huber, log-cosh, focal) a root of the summed gradient by Brent's
+    method; for SMAPE, which is not convex, a bounded minimisation around the best of 201
+    quantiles of ``y``.
 
     Parameters
     ----------
@@ -739,9 +746,9 @@ def init_score(loss: Loss, y_true, *, sample_weight=None, n_classes=None, **hype
     Examples
     --------
     >>> import lossfns
-    >>> float(init_score(lossfns.mae, [1.0, 2.0, 10.0, 11.0]))
+    >>> float(lossfns.boosting.init_score(lossfns.mae, [1.0, 2.0, 10.0, 11.0]))
     6.0
-    >>> init_score(lossfns.softmax_cross_entropy, [0, 1, 1, 2])
+    >>> lossfns.boosting.init_score(lossfns.softmax_cross_entropy, [0, 1, 1, 2])
     array([-1.38629436, -0.69314718, -1.38629436])
     """
     if loss is classification.softmax_cross_entropy:
@@ -1046,8 +1053,10 @@ def leaf_values(loss: Loss, y_true, raw_score, leaves, *, sample_weight=None, **
     ----------
     loss : Loss
         ``mae``, ``pinball`` or ``mape``.
-    y_true, raw_score : array_like
-        Targets and the scores :math:`F` before the tree, shape ``(n,)``.
+    y_true : array_like
+        Targets, shape ``(n,)``.
+    raw_score : array_like
+        The scores :math:`F` before the tree, shape ``(n,)``.
     leaves : array_like of int
         The leaf of each row, shape ``(n,)``.
     sample_weight : array_like, optional
@@ -1065,7 +1074,8 @@ def leaf_values(loss: Loss, y_true, raw_score, leaves, *, sample_weight=None, **
     Examples
     --------
     >>> import lossfns
-    >>> leaf_values(lossfns.mae, [1.0, 2.0, 9.0, 5.0], [0.0, 0.0, 0.0, 1.0], [3, 3, 3, 7])
+    >>> lossfns.boosting.leaf_values(lossfns.mae, [1.0, 2.0, 9.0, 5.0], [0.0, 0.0, 0.0, 1.0],
+    ...                              [3, 3, 3, 7])
     (array([3, 7]), array([2., 4.]))
     """
     name = getattr(loss, "__name__", repr(loss))
@@ -1480,7 +1490,7 @@ def refit_leaves(objective: Objective, data: Any) -> LeafRefit:
     Parameters
     ----------
     objective : Objective
-        A :func:`objective` of ``mae``, ``pinball`` or ``mape``. Its gradient and Hessian
+        An :func:`objective` of ``mae``, ``pinball`` or ``mape``. Its gradient and Hessian
         still choose each tree's splits: with ``hessian="constant"`` they are the splits
         of the built-in objectives (unit Hessians), and for MAE the model is theirs
         (measured in :ref:`boosting-refit`).
