@@ -1285,17 +1285,15 @@ def test_one_class_is_refused(loss_fn):
         loss_fn(target, [[0.5]])
 
 
-def test_softmax_mean_with_class_weights_near_the_float_maximum():
+@pytest.mark.parametrize("sample_weight", [None, [1e308, 1e308]])
+def test_softmax_mean_with_class_weights_near_the_float_maximum(sample_weight):
     """torch's mean divides by the summed class weights of the samples; weights of 1e308
     made that sum inf and every mean 0. Scaling every class weight by one number does not
     change the mean, so the value and gradient equal the unweighted ones here (each
     sample's class weighs the same), to the rounding of a mean of two terms."""
     z = np.array([[1.0, 0.0, -1.0], [0.0, 2.0, 1.5]])
-    labels = [0, 2]
-    for weights in ([1e308] * 3, [1e308] * 3 + [None]):
-        sample_weight = None if len(weights) == 3 else [1e308, 1e308]
-        big = np.array(weights[:3])
-        value = lossfns.softmax_cross_entropy(labels, z, class_weight=big, sample_weight=sample_weight)
-        grad = lossfns.softmax_cross_entropy.grad(labels, z, class_weight=big, sample_weight=sample_weight)
-        assert abs(value - lossfns.softmax_cross_entropy(labels, z)) <= 2 * EPS * value
-        np.testing.assert_allclose(grad, lossfns.softmax_cross_entropy.grad(labels, z), rtol=2 * EPS)
+    labels, big = [0, 2], np.full(3, 1e308)
+    value = lossfns.softmax_cross_entropy(labels, z, class_weight=big, sample_weight=sample_weight)
+    grad = lossfns.softmax_cross_entropy.grad(labels, z, class_weight=big, sample_weight=sample_weight)
+    assert abs(value - lossfns.softmax_cross_entropy(labels, z)) <= 2 * EPS * value
+    np.testing.assert_allclose(grad, lossfns.softmax_cross_entropy.grad(labels, z), rtol=2 * EPS)
